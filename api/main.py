@@ -1,0 +1,132 @@
+"""Builds the FastAPI application around an :class:`~api.context.AppContext`.
+
+No lifespan opens anything here: the service starts the store before serving and closes it
+after, so the app is a pure function of its context. Health is mounted open; every other
+router sits behind :func:`api.auth.require_token` (the OpenAPI document at ``/openapi.json``
+and ``/docs`` stay open: they describe the API, not the data). All errors share one JSON shape
+(:class:`api.schemas.ErrorOut`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import structlog
+from fastapi import Depends, FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.auth import require_token
+from api.context import AppContext
+from api.routes import health, metrics, plants, readings
+from api.schemas import ErrorBody, ErrorDetail, ErrorOut
+from stream.storage.base import StoreError
+
+log = structlog.get_logger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    422: "validation_error",
+    429: "too_many_requests",
+}
+
+_PROTECTED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "Missing or invalid bearer token."},
+    502: {"model": ErrorOut, "description": "The store refused the query."},
+    503: {"model": ErrorOut, "description": "The store is unavailable; retry later."},
+}
+
+
+def _package_version() -> str:
+    try:
+        return version("stackwatch")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    details: list[ErrorDetail] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorOut(error=ErrorBody(code=code, message=message, details=details or []))
+    return JSONResponse(body.model_dump(mode="json"), status_code=status_code, headers=headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _CODES.get(exc.status_code, "server_error" if exc.status_code >= 500 else "error")
+    return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        ErrorDetail(loc=".".join(str(p) for p in e.get("loc", ())), message=str(e.get("msg")))
+        for e in exc.errors()
+    ]
+    message = "; ".join(f"{d.loc}: {d.message}" for d in details) or "invalid request"
+    return error_response(
+        status.HTTP_422_UNPROCESSABLE_CONTENT, "validation_error", message, details
+    )
+
+
+async def _store_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StoreError)
+    log.warning("api_store_error", path=request.url.path, error=str(exc), retryable=exc.retryable)
+    if exc.retryable:
+        return error_response(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the store is unavailable; retry later",
+            headers={"Retry-After": "5"},
+        )
+    return error_response(status.HTTP_502_BAD_GATEWAY, "store_error", "the store refused the query")
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    # Starlette re-raises after this response is sent, so the server still logs the traceback.
+    return error_response(
+        status.HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal server error"
+    )
+
+
+def create_app(ctx: AppContext) -> FastAPI:
+    """The API application for one running service (or one test)."""
+    app = FastAPI(
+        title="StackWatch",
+        version=_package_version(),
+        summary="Real-time emission monitoring: plant configuration, readings, health.",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.ctx = ctx
+    if ctx.settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=ctx.settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StoreError, _store_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+    app.include_router(health.router)
+    for router in (plants.router, readings.router, metrics.router):
+        app.include_router(
+            router, dependencies=[Depends(require_token)], responses=_PROTECTED_RESPONSES
+        )
+    return app

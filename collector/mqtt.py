@@ -1,0 +1,210 @@
+"""The MQTT collector: the only module that talks to the broker through aiomqtt.
+
+Reliability rules (see README, "Delivery guarantees"):
+
+* Stable client id and a persistent session (MQTT 3.1.1 ``clean_session=False``; MQTT 5
+  ``clean_start=False`` with a session expiry), so the broker keeps our QoS 1 messages while we
+  are away and redelivers un-acknowledged ones when we return.
+* Manual acknowledgement: paho's ``manual_ack`` is switched on (aiomqtt 2.5 does not expose it
+  yet, aiomqtt#345), and the PUBACK of a message is sent only after the writer has stored its
+  readings. A crash between receive and write therefore loses nothing.
+* Backpressure: the broker never has more than ``inflight`` un-acknowledged messages out to us
+  (MQTT 5 receive maximum; Mosquitto's ``max_inflight_messages`` for 3.1.1), and the hand-off
+  queue to the writer is bounded, so memory stays bounded when storage is slow or down.
+* Re-subscribe on every connect (the broker may have lost the session), a fresh client per
+  attempt, capped exponential backoff with jitter between attempts.
+* Bad input never stops the loop: each rejection is counted, logged once per kind and published
+  to ``<deadletter_topic>/<reason>``; then the message is acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from time import time_ns
+from typing import Any
+
+import aiomqtt
+import structlog
+from paho.mqtt import client as mqtt_client
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from collector.decode import Decoder
+from collector.rejection import RejectionCounter, deadletter_message
+from collector.settings import MqttProtocol, MqttSettings
+from stream import metrics
+from stream.envelope import Envelope
+
+log = structlog.get_logger(__name__)
+
+
+class _Session:
+    """One broker connection; acks of messages from an earlier connection are dropped (the
+    broker redelivers those anyway, and their packet ids mean nothing on a new connection)."""
+
+    __slots__ = ("alive", "paho")
+
+    def __init__(self, paho: Any) -> None:
+        self.paho = paho
+        self.alive = True
+
+    def ack(self, mid: int, qos: int) -> None:
+        if self.alive and qos > 0:
+            self.paho.ack(mid, qos)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ack:
+    session: _Session
+    mid: int
+    qos: int
+
+    def __call__(self) -> None:
+        self.session.ack(self.mid, self.qos)
+
+
+class MqttCollector:
+    """Subscribes to sensor topics and hands decoded readings to ``outbox``.
+
+    ``run()`` connects and reconnects until cancelled. ``connected`` and ``detail`` describe
+    the current state for health checks.
+    """
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        decoder: Decoder,
+        outbox: asyncio.Queue[Envelope],
+        *,
+        rejections: RejectionCounter | None = None,
+        clock: Callable[[], int] = time_ns,
+    ) -> None:
+        self._settings = settings
+        self._decoder = decoder
+        self._outbox = outbox
+        self._rejections = rejections or RejectionCounter()
+        self._clock = clock
+        self.connected = False
+        self.detail = "not connected yet"
+        self.connected_event = asyncio.Event()
+        self._intake_open = True
+
+    def stop_intake(self) -> None:
+        """Stop handing messages on (graceful shutdown). Later messages are not acknowledged,
+        so the broker redelivers them when we come back."""
+        self._intake_open = False
+
+    @property
+    def rejections(self) -> RejectionCounter:
+        return self._rejections
+
+    def _client(self) -> aiomqtt.Client:
+        s = self._settings
+        v5 = s.protocol is MqttProtocol.V5
+        properties = None
+        if v5:
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = s.session_expiry_s
+            properties.ReceiveMaximum = s.inflight
+        tls = None
+        if s.tls:
+            tls = aiomqtt.TLSParameters(ca_certs=s.tls_ca_file, cert_reqs=ssl.CERT_REQUIRED)
+        client = aiomqtt.Client(
+            s.host,
+            s.port,
+            username=s.username,
+            password=s.password_value(),
+            identifier=s.client_id,
+            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+            clean_session=None if v5 else False,
+            # MQTT 5 resumes the session only with clean_start False; 3.1.1 uses clean_session.
+            clean_start=False if v5 else mqtt_client.MQTT_CLEAN_START_FIRST_ONLY,
+            keepalive=s.keepalive_s,
+            properties=properties,
+            tls_params=tls,
+            timeout=10,
+        )
+        # Acknowledge only after storage (aiomqtt#345 workaround; paho 2 API).
+        client._client.manual_ack_set(True)
+        return client
+
+    async def run(self) -> None:
+        s = self._settings
+        delay = s.reconnect_min_s
+        failing = False
+        while True:
+            client = self._client()
+            session = _Session(client._client)
+            try:
+                async with client:
+                    await client.subscribe(s.subscription(), qos=1)
+                    self._set_connected(True, f"connected to {s.host}:{s.port}")
+                    if failing:
+                        log.info("mqtt reconnected", host=s.host, port=s.port)
+                    else:
+                        log.info(
+                            "mqtt connected",
+                            host=s.host,
+                            port=s.port,
+                            protocol=s.protocol.value,
+                            subscription=s.subscription(),
+                        )
+                    failing = False
+                    delay = s.reconnect_min_s
+                    async for message in client.messages:
+                        await self._handle(client, session, message)
+            except aiomqtt.MqttError as err:
+                session.alive = False
+                self._set_connected(False, f"disconnected: {err}")
+                if not failing:
+                    log.error(
+                        "mqtt connection lost, reconnecting",
+                        host=s.host,
+                        port=s.port,
+                        error=str(err),
+                    )
+                    failing = True
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 (jitter)
+                delay = min(delay * 2, s.reconnect_max_s)
+            finally:
+                session.alive = False
+                self._set_connected(False, self.detail)
+
+    def _set_connected(self, connected: bool, detail: str) -> None:
+        self.connected = connected
+        self.detail = detail
+        metrics.MQTT_CONNECTED.set(1 if connected else 0)
+        if connected:
+            self.connected_event.set()
+        else:
+            self.connected_event.clear()
+
+    async def _handle(
+        self, client: aiomqtt.Client, session: _Session, message: aiomqtt.Message
+    ) -> None:
+        if not self._intake_open:
+            return
+        metrics.MESSAGES_RECEIVED.inc()
+        received = self._clock()
+        payload = message.payload
+        if not isinstance(payload, bytes | bytearray):
+            payload = b"" if payload is None else str(payload).encode()
+        topic = message.topic.value
+        decoded = self._decoder.decode(topic, bytes(payload), received)
+        for rejection in decoded.rejections:
+            self._rejections.record(rejection, topic)
+            dl_topic, dl_payload = deadletter_message(
+                topic, bytes(payload), rejection, received, self._settings.deadletter_topic
+            )
+            await client.publish(dl_topic, dl_payload, qos=1)
+        ack = _Ack(session, message.mid, message.qos)
+        if decoded.readings:
+            metrics.READINGS_ACCEPTED.inc(len(decoded.readings))
+            await self._outbox.put(Envelope(decoded.readings, ack))
+            metrics.QUEUE_DEPTH.set(self._outbox.qsize())
+        else:
+            ack()

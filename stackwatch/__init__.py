@@ -1,0 +1,1 @@
+"""StackWatch: real-time emission monitoring for industrial plants."""

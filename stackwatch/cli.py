@@ -1,0 +1,110 @@
+"""The ``stackwatch`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from importlib.metadata import version
+from pathlib import Path
+from typing import Annotated
+
+import structlog
+import typer
+from pydantic import ValidationError
+
+from stackwatch.logs import configure_logging
+from stackwatch.service import Service, Settings, StartupError
+from stackwatch.settings import Mode
+from stream.plant import ConfigError, load_plant_config
+
+app = typer.Typer(
+    name="stackwatch",
+    help="Real-time emission monitoring: MQTT collector, stream processing, storage and API.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(message, err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+@app.command("check-config")
+def check_config(
+    file: Annotated[Path, typer.Argument(help="Plant configuration YAML file.")],
+) -> None:
+    """Validate a plant configuration file and summarise it."""
+    try:
+        cfg = load_plant_config(file)
+    except ConfigError as err:
+        raise _fail(str(err)) from None
+    for plant_id, plant in cfg.plants.items():
+        sensors = sum(len(s.sensors) for s in plant.stacks.values())
+        typer.echo(f"plant {plant_id}: {len(plant.stacks)} stack(s), {sensors} sensor(s)")
+        for stack_id, stack in plant.stacks.items():
+            limits = ", ".join(q.value for q in stack.limits) or "none"
+            typer.echo(f"  stack {stack_id}: sensors {', '.join(stack.sensors)}; limits {limits}")
+    typer.echo(f"{file}: OK")
+
+
+@app.command()
+def run(
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Demo mode: open access, embedded defaults, simulated "
+            "plant (same as STACKWATCH_MODE=demo plus --simulate).",
+        ),
+    ] = False,
+    simulate: Annotated[
+        bool | None,
+        typer.Option(
+            "--simulate/--no-simulate",
+            help="Publish a simulated plant over MQTT (default: on with --demo).",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Plant configuration (STACKWATCH_CONFIG).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated plant.")] = 0,
+) -> None:
+    """Run the service: collector, storage writer, API (and a simulated plant in demo mode)."""
+    try:
+        settings = Settings.from_env()
+    except ValidationError as err:
+        raise _fail(f"invalid settings:\n{err}") from None
+    if demo:
+        settings.service = settings.service.model_copy(update={"mode": Mode.DEMO})
+    if config is not None:
+        settings.service = settings.service.model_copy(update={"config": config})
+    configure_logging(settings.service.log_level, settings.service.log_format)
+    do_simulate = simulate if simulate is not None else demo
+    try:
+        service = Service(settings, simulate=do_simulate, seed=seed)
+    except (StartupError, ConfigError) as err:
+        raise _fail(str(err)) from None
+    asyncio.run(_serve(service))
+
+
+async def _serve(service: Service) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, service.stop)
+    try:
+        await service.run()
+    except Exception as err:
+        structlog.get_logger(__name__).exception("service failed", error=str(err))
+        sys.exit(1)
+
+
+@app.command("version")
+def show_version() -> None:
+    """Print the StackWatch version."""
+    typer.echo(version("stackwatch"))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

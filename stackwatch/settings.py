@@ -1,0 +1,52 @@
+"""Service-wide settings (environment prefix ``STACKWATCH_``).
+
+Component settings live with their packages: ``collector.settings.MqttSettings``
+(``STACKWATCH_MQTT_*``), ``stream.storage.settings.InfluxSettings`` (``STACKWATCH_INFLUX_*``),
+``api.settings.ApiSettings`` (``STACKWATCH_API_*``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Mode(StrEnum):
+    DEMO = "demo"
+    PRODUCTION = "production"
+
+
+class LogFormat(StrEnum):
+    CONSOLE = "console"
+    JSON = "json"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="STACKWATCH_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
+
+    config: Path | None = Field(
+        None, description="Plant configuration YAML. Demo mode defaults to the demo plant."
+    )
+    mode: Mode = Field(
+        Mode.PRODUCTION,
+        description="production: API and broker authentication required, default secrets "
+        "refused. demo: open access, for a laptop (make run).",
+    )
+    data_dir: Path = Field(Path("var"), description="Embedded store and local state.")
+    log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    log_format: LogFormat = LogFormat.CONSOLE
+    write_batch_size: int = Field(5000, ge=1, description="Readings per storage write.")
+    write_linger_s: float = Field(
+        0.1, ge=0, description="How long a batch may wait to fill before it is written."
+    )
+    write_retry_max_s: float = Field(
+        30.0, gt=0, description="Cap of the exponential backoff between write retries."
+    )
+    queue_size: int = Field(
+        20_000, ge=1, description="Decoded messages waiting for storage (backpressure bound)."
+    )

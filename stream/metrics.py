@@ -1,0 +1,30 @@
+"""Prometheus metrics of the pipeline (exposed by the API at ``/metrics``).
+
+Defined once per process at import, so several pipelines in one process (tests) share them.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+MESSAGES_RECEIVED = Counter(
+    "stackwatch_messages_received_total", "MQTT messages received by the collector."
+)
+READINGS_ACCEPTED = Counter(
+    "stackwatch_readings_accepted_total", "Readings that passed validation."
+)
+READINGS_STORED = Counter(
+    "stackwatch_readings_stored_total", "Readings durably written to the store."
+)
+STORE_REFUSED = Counter(
+    "stackwatch_store_refused_points_total",
+    "Points the store refused permanently; they are dead-lettered to a file.",
+)
+STORE_ERRORS = Counter(
+    "stackwatch_store_errors_total", "Failed store writes by kind.", ["retryable"]
+)
+WRITE_SECONDS = Histogram(
+    "stackwatch_store_write_seconds", "Duration of one successful store write."
+)
+QUEUE_DEPTH = Gauge("stackwatch_write_queue_depth", "Decoded messages waiting to be written.")
+MQTT_CONNECTED = Gauge("stackwatch_mqtt_connected", "1 while the collector is connected.")

@@ -1,0 +1,226 @@
+"""Plant configuration: plants → stacks → sensors, emission limits and reference O2.
+
+The file is YAML, validated with pydantic. Ids are mappings keys, so they are unique by
+construction and appear verbatim in MQTT topics and InfluxDB tags; they are therefore limited
+to lower-case letters, digits, ``_`` and ``-``.
+
+The schema is designed to grow: the compliance engine adds per-stack regime settings, the
+detection stage adds model settings, each as new optional sections with defaults.
+
+>>> cfg = PlantConfig.model_validate({"plants": {"demo": {"stacks": {"b1": {
+...     "reference_o2": 6,
+...     "sensors": {"nox": {"quantity": "nox", "unit": "mg/Nm3", "valid_range": [0, 2000]}},
+...     "limits": {"nox": {"daily": 200}}}}}}})
+>>> cfg.sensor("demo", "b1", "nox").valid_range
+(0.0, 2000.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from stream.model import SensorKey
+
+Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+
+
+class Quantity(StrEnum):
+    """What a sensor measures. Pollutants first, then the peripheral quantities."""
+
+    NOX = "nox"
+    NO = "no"
+    NO2 = "no2"
+    SO2 = "so2"
+    CO = "co"
+    DUST = "dust"
+    TOC = "toc"
+    HCL = "hcl"
+    HF = "hf"
+    NH3 = "nh3"
+    HG = "hg"
+    N2O = "n2o"
+    CO2 = "co2"
+    O2 = "o2"
+    H2O = "h2o"
+    TEMPERATURE = "temperature"
+    PRESSURE = "pressure"
+    FLOW = "flow"
+    LOAD = "load"
+
+
+POLLUTANTS = frozenset(
+    {
+        Quantity.NOX,
+        Quantity.NO,
+        Quantity.NO2,
+        Quantity.SO2,
+        Quantity.CO,
+        Quantity.DUST,
+        Quantity.TOC,
+        Quantity.HCL,
+        Quantity.HF,
+        Quantity.NH3,
+        Quantity.HG,
+        Quantity.N2O,
+    }
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SensorConfig(_Strict):
+    """One analyser channel or process sensor."""
+
+    quantity: Quantity
+    unit: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    valid_range: tuple[float, float] = Field(
+        description="Physically possible values [min, max]; readings outside are rejected."
+    )
+    interval_s: float = Field(1.0, gt=0, description="Expected sampling interval in seconds.")
+    description: str = ""
+
+    @field_validator("valid_range")
+    @classmethod
+    def _range_ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
+        lo, hi = v
+        if not lo < hi:
+            raise ValueError(f"valid_range minimum {lo} must be below maximum {hi}")
+        return v
+
+
+class EmissionLimit(_Strict):
+    """Emission limit values (ELV) for one pollutant, by averaging period, in ``unit``.
+
+    Concentrations are at reference conditions (273.15 K, 101.3 kPa, dry gas, reference O2).
+    """
+
+    unit: str = "mg/Nm3"
+    half_hour: float | None = Field(None, gt=0)
+    hourly: float | None = Field(None, gt=0)
+    daily: float | None = Field(None, gt=0)
+    monthly: float | None = Field(None, gt=0)
+    yearly: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> Self:
+        if all(
+            v is None for v in (self.half_hour, self.hourly, self.daily, self.monthly, self.yearly)
+        ):
+            raise ValueError("give at least one of half_hour, hourly, daily, monthly, yearly")
+        return self
+
+
+class StackConfig(_Strict):
+    """One stack (emission point) with its sensors and permit limits."""
+
+    name: str = ""
+    reference_o2: float | None = Field(
+        None, ge=0, lt=21, description="Reference O2 in % vol dry for normalisation."
+    )
+    sensors: dict[Id, SensorConfig] = Field(min_length=1)
+    limits: dict[Quantity, EmissionLimit] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _limits_are_measured(self) -> Self:
+        measured = {s.quantity for s in self.sensors.values()}
+        for quantity in self.limits:
+            if quantity not in POLLUTANTS:
+                raise ValueError(f"limits.{quantity.value}: limits apply to pollutants only")
+            if quantity not in measured:
+                raise ValueError(f"limits.{quantity.value}: no sensor of this stack measures it")
+        return self
+
+
+class PlantInfo(_Strict):
+    """One plant (site) with its stacks."""
+
+    name: str = ""
+    timezone: str = "UTC"
+    stacks: dict[Id, StackConfig] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {v!r}") from err
+        return v
+
+
+class PlantConfig(_Strict):
+    """The whole plant configuration file."""
+
+    plants: dict[Id, PlantInfo] = Field(min_length=1)
+
+    def sensors(self) -> Iterator[tuple[SensorKey, SensorConfig]]:
+        """Every configured sensor with its key, in file order."""
+        for plant_id, plant in self.plants.items():
+            for stack_id, stack in plant.stacks.items():
+                for sensor_id, sensor in stack.sensors.items():
+                    yield SensorKey(plant_id, stack_id, sensor_id), sensor
+
+    def sensor(self, plant: str, stack: str, sensor: str) -> SensorConfig | None:
+        """The sensor's configuration, or ``None`` when it is not configured."""
+        p = self.plants.get(plant)
+        s = p.stacks.get(stack) if p else None
+        return s.sensors.get(sensor) if s else None
+
+
+class ConfigError(Exception):
+    """The plant configuration file cannot be used; the message names file, path and problem."""
+
+
+def _format_validation(path: Path, err: ValidationError) -> str:
+    lines = [f"{path}: {err.error_count()} problem(s) in the plant configuration"]
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  - {where}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def parse_plant_config(data: Any, source: Path) -> PlantConfig:
+    """Validate already-loaded YAML data; ``source`` is only used in error messages."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping with a 'plants' key at the top level")
+    try:
+        return PlantConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation(source, err)) from err
+
+
+def load_plant_config(path: str | Path) -> PlantConfig:
+    """Read and validate a plant configuration file.
+
+    Raises :class:`ConfigError` naming the file, the path inside it and what is wrong.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the plant configuration: {err.strerror}") from err
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from err
+    return parse_plant_config(data, path)

@@ -1,0 +1,332 @@
+"""InfluxDB store over the v1-compatible HTTP API (InfluxDB 1.x, 2.x ≥ 2.5 and 3.x all serve it).
+
+Only three endpoints are used: ``POST /write`` (line protocol, ns precision), ``POST /query``
+(InfluxQL, one statement per request because InfluxDB 3 answers only the first) and
+``GET /ping``. A token, when configured, is sent as ``Authorization: Token <token>``.
+
+Errors are classified so the caller can decide between retrying and dropping
+(:class:`~stream.storage.base.StoreError`): transport failures, timeouts, HTTP 429 and 5xx are
+retryable, and so is 404 on ``/write`` (database not found), a configuration problem an operator
+can fix without losing the buffered data. Any other 4xx means the server refused the data
+itself (bad line protocol, field type conflict) and carries the server's error text.
+
+Queries are built from quoted identifiers and escaped string literals only
+(:func:`ident`, :func:`literal`), so tag values and names cannot inject InfluxQL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from stream.storage.base import (
+    Aggregate,
+    FieldValue,
+    LastValue,
+    Point,
+    SeriesQuery,
+    SeriesRow,
+    StoreError,
+)
+from stream.storage.lineprotocol import encode_points
+from stream.storage.settings import InfluxSettings
+
+log = logging.getLogger(__name__)
+
+# Backslash and newline escapes shared by quoted identifiers and string literals. Every name
+# and value in a query passes through ident() or literal() (hence the ``noqa: S608`` marks).
+_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n"})
+
+
+def ident(name: str) -> str:
+    """A double-quoted InfluxQL identifier.
+
+    >>> print(ident('we"ird\\\\name'))
+    "we\\"ird\\\\name"
+    """
+    return '"' + name.translate(_ESCAPES).replace('"', '\\"') + '"'
+
+
+def literal(value: str) -> str:
+    """A single-quoted InfluxQL string literal.
+
+    >>> print(literal("it's"))
+    'it\\'s'
+    """
+    return "'" + value.translate(_ESCAPES).replace("'", "\\'") + "'"
+
+
+class InfluxStore:
+    """:class:`~stream.storage.base.Store` backed by an InfluxDB server."""
+
+    def __init__(self, settings: InfluxSettings) -> None:
+        if settings.url is None:
+            raise ValueError("InfluxStore needs settings.url (unset means: use the SQLite store)")
+        self._settings = settings
+        self._base_url = str(settings.url).rstrip("/")
+        self._client: httpx.AsyncClient | None = None
+        # False until CREATE DATABASE has been answered (or is not needed): an unreachable
+        # server at start-up, or a database dropped later, is retried before the next write.
+        self._database_ready = not settings.create_database
+        self._field_types: dict[str, dict[str, str]] = {}  # measurement -> field -> type
+
+    @property
+    def name(self) -> str:
+        return "influxdb"
+
+    async def start(self) -> None:
+        headers = {}
+        if self._settings.token is not None:
+            headers["Authorization"] = f"Token {self._settings.token.get_secret_value()}"
+        self._client = httpx.AsyncClient(
+            base_url=self._base_url, headers=headers, timeout=self._settings.timeout_s
+        )
+        if self._database_ready:
+            return
+        try:
+            await self._ensure_database()
+        except (httpx.HTTPError, StoreError) as err:
+            log.warning(
+                "InfluxDB at %s not ready at start-up (%s); writes will retry",
+                self._base_url,
+                _describe(err),
+            )
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def ping(self) -> bool:
+        try:
+            resp = await self._http.get("/ping")
+        except httpx.HTTPError:
+            return False
+        return resp.is_success
+
+    async def write(self, points: Sequence[Point]) -> None:
+        try:
+            body = encode_points(points)
+        except ValueError as err:
+            raise StoreError(f"refused by line protocol: {err}", retryable=False) from err
+        if not body:
+            return
+        if not self._database_ready:
+            # On failure the write below reports the error with its own classification.
+            with contextlib.suppress(httpx.HTTPError, StoreError):
+                await self._ensure_database()
+        params = {"db": self._settings.database, "precision": "ns"}
+        if self._settings.retention_policy:
+            params["rp"] = self._settings.retention_policy
+        try:
+            resp = await self._http.post(
+                "/write",
+                params=params,
+                content=body,
+                headers={"Content-Type": "text/plain; charset=utf-8"},
+            )
+        except httpx.TransportError as err:
+            raise StoreError(f"write failed: {_describe(err)}", retryable=True) from err
+        except httpx.HTTPError as err:
+            raise StoreError(f"write failed: {_describe(err)}", retryable=False) from err
+        if resp.is_success:
+            return
+        text = _error_text(resp)
+        if resp.status_code == 404:
+            self._database_ready = not self._settings.create_database
+            raise StoreError(
+                f"database not found: {self._settings.database!r} (HTTP 404: {text})",
+                retryable=True,
+            )
+        raise StoreError(
+            f"write refused (HTTP {resp.status_code}): {text}",
+            retryable=_retryable_status(resp.status_code),
+        )
+
+    async def series(self, query: SeriesQuery) -> list[SeriesRow]:
+        where = self._where(query.start_ns, query.end_ns, query.where)
+        if query.every_s is None:
+            select = f"SELECT {ident(query.field)}"
+            group = ""
+        else:
+            every_s = _positive(query.every_s, "every_s")
+            select = f"SELECT {Aggregate(query.aggregate).value}({ident(query.field)})"
+            group = f" GROUP BY time({every_s}s) fill(none)"
+        limit = "" if query.limit is None else f" LIMIT {_positive(query.limit, 'limit')}"
+        q = f"{select} FROM {self._source(query.measurement)} WHERE {where}{group}{limit}"
+        rows = [
+            SeriesRow(int(r[0]), float(r[1]))
+            for s in await self._query(q)
+            for r in s.get("values") or []
+            if _is_number(r[1])
+        ]
+        rows.sort(key=lambda r: r.ts_ns)
+        return rows
+
+    async def last(
+        self, measurement: str, where: Mapping[str, str] | None = None
+    ) -> list[LastValue]:
+        conds = [f"time > now() - {int(self._settings.lookback_s)}s"]
+        conds += [f"{ident(k)} = {literal(v)}" for k, v in sorted((where or {}).items())]
+        q = (
+            f"SELECT * FROM {self._source(measurement)} WHERE {' AND '.join(conds)}"  # noqa: S608
+            " GROUP BY * ORDER BY time DESC LIMIT 1"
+        )
+        rows: list[tuple[dict[str, str], int, dict[str, FieldValue]]] = []
+        for s in await self._query(q):
+            columns: list[str] = s.get("columns") or []
+            for row in (s.get("values") or [])[:1]:
+                fields = {c: v for c, v in zip(columns[1:], row[1:], strict=True) if v is not None}
+                if fields:
+                    tags = {k: v for k, v in (s.get("tags") or {}).items() if v}
+                    rows.append((tags, int(row[0]), fields))
+        await self._restore_float_types(measurement, [fields for _, _, fields in rows])
+        result = [LastValue(tags, ts, fields) for tags, ts, fields in rows]
+        result.sort(key=lambda lv: sorted(lv.tags.items()))
+        return result
+
+    async def count(
+        self,
+        measurement: str,
+        field: str,
+        start_ns: int,
+        end_ns: int,
+        where: Mapping[str, str] | None = None,
+    ) -> int:
+        q = (
+            f"SELECT count({ident(field)}) FROM {self._source(measurement)}"  # noqa: S608
+            f" WHERE {self._where(start_ns, end_ns, where or {})}"
+        )
+        return sum(int(r[1]) for s in await self._query(q) for r in s.get("values") or [])
+
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            raise RuntimeError("InfluxStore used before start() or after close()")
+        return self._client
+
+    def _source(self, measurement: str) -> str:
+        rp = self._settings.retention_policy
+        return f"{ident(rp)}.{ident(measurement)}" if rp else ident(measurement)
+
+    @staticmethod
+    def _where(start_ns: int, end_ns: int, tags: Mapping[str, str]) -> str:
+        conds = [f"time >= {int(start_ns)}", f"time < {int(end_ns)}"]
+        conds += [f"{ident(k)} = {literal(v)}" for k, v in sorted(tags.items())]
+        return " AND ".join(conds)
+
+    async def _query(self, q: str) -> list[dict[str, Any]]:
+        """Run one InfluxQL statement; return the series of its (only) result."""
+        data = {"q": q, "db": self._settings.database, "epoch": "ns"}
+        try:
+            resp = await self._http.post("/query", data=data)
+        except httpx.TransportError as err:
+            raise StoreError(f"query failed: {_describe(err)}", retryable=True) from err
+        except httpx.HTTPError as err:
+            raise StoreError(f"query failed: {_describe(err)}", retryable=False) from err
+        if not resp.is_success:
+            raise StoreError(
+                f"query refused (HTTP {resp.status_code}): {_error_text(resp)}; query: {q}",
+                retryable=_retryable_status(resp.status_code),
+            )
+        body = _json(resp)
+        if "results" not in body:
+            raise StoreError(f"unreadable query response: {resp.text[:200]!r}", retryable=False)
+        result = _first_result(body)
+        if "error" in result:
+            raise StoreError(f"query error: {result['error']}; query: {q}", retryable=False)
+        if result.get("partial"):
+            raise StoreError(
+                "query result truncated by the server's row limit; narrow the range or aggregate",
+                retryable=False,
+            )
+        series: list[dict[str, Any]] = result.get("series") or []
+        return series
+
+    async def _restore_float_types(
+        self, measurement: str, rows: list[dict[str, FieldValue]]
+    ) -> None:
+        """Turn integral floats back into floats, in place.
+
+        InfluxDB's JSON writes the float 5.0 as ``5``, indistinguishable from the integer 5, so
+        the field types are looked up (``SHOW FIELD KEYS``) and cached per measurement.
+        """
+        ints = {k for fields in rows for k, v in fields.items() if type(v) is int}
+        if not ints:
+            return
+        types = self._field_types.setdefault(measurement, {})
+        if not ints <= types.keys():
+            q = f"SHOW FIELD KEYS FROM {self._source(measurement)}"
+            for s in await self._query(q):
+                types.update((str(r[0]), str(r[1])) for r in s.get("values") or [])
+        for fields in rows:
+            for k, v in fields.items():
+                if type(v) is int and types.get(k) == "float":
+                    fields[k] = float(v)
+
+    async def _ensure_database(self) -> None:
+        """``CREATE DATABASE`` on InfluxDB 1.x (idempotent); 2.x/3.x need no creation here."""
+        resp = await self._http.get("/ping")
+        if not resp.is_success:
+            raise StoreError(f"ping: HTTP {resp.status_code}", retryable=True)
+        version = resp.headers.get("X-Influxdb-Version", "").removeprefix("v")
+        if version.startswith("1."):
+            q = f"CREATE DATABASE {ident(self._settings.database)}"
+            create = await self._http.post("/query", data={"q": q})
+            if _retryable_status(create.status_code):
+                raise StoreError(f"CREATE DATABASE: HTTP {create.status_code}", retryable=True)
+            if error := _response_error(create):
+                # e.g. no admin rights: the database may well exist already, so carry on.
+                log.warning("CREATE DATABASE %s refused: %s", self._settings.database, error)
+        self._database_ready = True
+
+
+def _positive(n: int, what: str) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{what} must be a positive integer, got {n!r}")
+    return n
+
+
+def _retryable_status(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _error_text(resp: httpx.Response) -> str:
+    """The server's own error message (``{"error": ...}`` or ``results[0].error``) or the body."""
+    body = _json(resp)
+    error = body.get("error", _first_result(body).get("error"))
+    return str(error) if error is not None else resp.text.strip()[:500]
+
+
+def _response_error(resp: httpx.Response) -> str | None:
+    """None for a successful statement, else the error (HTTP status or ``results[0].error``)."""
+    if not resp.is_success:
+        return f"HTTP {resp.status_code}: {_error_text(resp)}"
+    error = _first_result(_json(resp)).get("error")
+    return None if error is None else str(error)
+
+
+def _json(resp: httpx.Response) -> dict[str, Any]:
+    try:
+        body = resp.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _first_result(body: Mapping[str, Any]) -> dict[str, Any]:
+    results = body.get("results")
+    first = results[0] if isinstance(results, list) and results else None
+    return first if isinstance(first, dict) else {}
+
+
+def _describe(err: Exception) -> str:
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__

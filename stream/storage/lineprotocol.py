@@ -1,0 +1,153 @@
+"""InfluxDB line protocol: one :class:`~stream.storage.base.Point` per line.
+
+``measurement[,tag=value...] field=value[,field=value...] timestamp_ns``
+
+Escaping follows the InfluxDB reference: commas and spaces in measurements; commas, equals
+signs and spaces in tag keys, tag values and field keys; double quotes and backslashes inside
+string field values. Floats are written with :func:`repr` (shortest exact round trip), integers
+with an ``i`` suffix, booleans as ``true``/``false``. Tags are sorted by key, as InfluxDB
+recommends for write performance.
+
+Nothing is dropped silently. Points the protocol cannot carry faithfully raise
+:class:`ValueError` (:func:`check_point`), and both storage backends refuse exactly the same
+points, so a point accepted by one is accepted by the other:
+
+* no fields, an empty measurement, tag key, tag value or field key (InfluxDB drops empty tags);
+* a non-finite float, an integer or timestamp outside the 64-bit range InfluxDB stores;
+* a newline or a lone surrogate in any text (a newline ends the line), any control character
+  in names and tag values (InfluxDB strips some as whitespace, InfluxQL cannot quote others);
+* in names and tag values, a backslash at the end or before a backslash, comma, equals sign,
+  space or double quote: such a backslash is ambiguous (InfluxDB 1.x rejects a trailing one and
+  keeps an escaped one doubled), so the value would not read back equal;
+* a measurement starting with ``#`` (a comment line), a tag or field key named ``time``, a key
+  used both as a tag and as a field (InfluxDB 3 refuses it, and InfluxQL could not tell them
+  apart in a ``WHERE`` clause).
+
+>>> from stream.storage.base import Point
+>>> encode_point(Point("stack gas", {"sensor": "nox,1", "plant": "a=b"},
+...                    {"value": 87.5, "n": 3, "ok": True, "note": 'say "hi"'}, 5))
+'stack\\\\ gas,plant=a\\\\=b,sensor=nox\\\\,1 value=87.5,n=3i,ok=true,note="say \\\\"hi\\\\"" 5'
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+
+from stream.storage.base import FieldValue, Point
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+#: InfluxDB reserves the two extreme int64 values; these are the storable timestamp bounds.
+MIN_TS_NS = INT64_MIN + 2
+MAX_TS_NS = INT64_MAX - 1
+
+_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
+_KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
+
+# Text that line protocol cannot carry at all: newlines and lone surrogates (not UTF-8).
+_BAD_TEXT = re.compile(r"[\n\ud800-\udfff]")
+# Control characters in names and tag values: InfluxDB 1.x skips a leading tab as whitespace,
+# InfluxQL reads NUL as the end of input and CR as a newline (not allowed in quoted names).
+_BAD_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# A backslash that does not survive a write and read back (see module docstring).
+_AMBIGUOUS_BACKSLASH = re.compile(r'\\(?:[\\,= "]|\Z)')
+
+
+def check_point(p: Point) -> None:
+    """Raise :class:`ValueError` if ``p`` cannot be stored faithfully (see module docstring)."""
+    _check_name(p.measurement, "measurement")
+    if p.measurement.startswith("#"):
+        raise ValueError(f"measurement {p.measurement!r} starts with '#' (a comment line)")
+    for key, value in p.tags.items():
+        _check_name(key, "tag key")
+        _check_name(value, f"value of tag {key!r}")
+        if key == "time":
+            raise ValueError("tag key 'time' is reserved")
+    if not p.fields:
+        raise ValueError(f"point of {p.measurement!r} at {p.ts_ns} has no fields")
+    if shared := p.tags.keys() & p.fields.keys():
+        raise ValueError(f"keys used both as tag and as field: {sorted(shared)}")
+    for key, field_value in p.fields.items():
+        _check_name(key, "field key")
+        if key == "time":
+            raise ValueError("field key 'time' is reserved")
+        _check_field_value(key, field_value)
+    if isinstance(p.ts_ns, bool) or not isinstance(p.ts_ns, int):
+        raise ValueError(f"timestamp must be integer nanoseconds, got {p.ts_ns!r}")
+    if not MIN_TS_NS <= p.ts_ns <= MAX_TS_NS:
+        raise ValueError(f"timestamp {p.ts_ns} is outside the storable range")
+
+
+def encode_point(p: Point) -> str:
+    """One line of line protocol (without the newline); raises :class:`ValueError`."""
+    check_point(p)
+    head = p.measurement.translate(_MEASUREMENT_ESCAPES)
+    tags = "".join(
+        f",{k.translate(_KEY_ESCAPES)}={v.translate(_KEY_ESCAPES)}"
+        for k, v in sorted(p.tags.items())
+    )
+    fields = ",".join(
+        f"{k.translate(_KEY_ESCAPES)}={_encode_value(v)}" for k, v in p.fields.items()
+    )
+    return f"{head}{tags} {fields} {p.ts_ns}"
+
+
+def encode_points(points: Iterable[Point]) -> bytes:
+    """A UTF-8 request body, one line per point; raises :class:`ValueError` on the first bad one.
+
+    >>> encode_points([Point("m", {}, {"v": 1.0}, 1), Point("m", {}, {"v": -2}, 2)])
+    b'm v=1.0 1\\nm v=-2i 2\\n'
+    """
+    lines = []
+    for i, p in enumerate(points):
+        try:
+            lines.append(encode_point(p))
+        except ValueError as err:
+            raise ValueError(f"point #{i}: {err}") from err
+    return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
+def _check_name(text: str, what: str) -> None:
+    if not isinstance(text, str):
+        raise ValueError(f"{what} must be a string, got {text!r}")
+    if not text:
+        raise ValueError(f"{what} is empty")
+    _check_text(text, what, _BAD_NAME)
+    if _AMBIGUOUS_BACKSLASH.search(text):
+        raise ValueError(
+            f'{what} {text!r}: a backslash at the end or before \\ , = space or " '
+            "does not round-trip through InfluxDB"
+        )
+
+
+def _check_text(text: str, what: str, bad_chars: re.Pattern[str] = _BAD_TEXT) -> None:
+    if bad := bad_chars.search(text):
+        raise ValueError(f"{what} {text!r} contains an unsupported character {bad.group()!r}")
+
+
+def _check_field_value(key: str, value: FieldValue) -> None:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError(f"field {key!r}: integer {value} does not fit in 64 bits")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"field {key!r}: non-finite float {value!r}")
+    elif isinstance(value, str):
+        _check_text(value, f"field {key!r}")
+    else:
+        raise ValueError(f"field {key!r}: unsupported type {type(value).__name__}")
+
+
+def _encode_value(value: FieldValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{int(value)}i"
+    if isinstance(value, float):
+        return float.__repr__(value)
+    return f'"{str.__str__(value).translate(_STRING_ESCAPES)}"'

@@ -1,0 +1,1 @@
+"""Tests of the HTTP API against a real embedded SQLite store."""

@@ -1,0 +1,1 @@
+"""Tests of the MQTT collector: payload decoding, rejection accounting, broker integration."""

@@ -1,0 +1,1 @@
+"""Tests of the ``stream`` package: storage contract, line protocol, InfluxDB error handling."""
