@@ -60,6 +60,12 @@ class SeriesQuery:
     aggregate: Aggregate = Aggregate.MEAN
     limit: int | None = None
 
+    def __post_init__(self) -> None:
+        # Backends disagree on LIMIT 0 and zero-width windows, so neither is allowed.
+        for what, n in (("every_s", self.every_s), ("limit", self.limit)):
+            if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+                raise ValueError(f"{what} must be a positive integer, got {n!r}")
+
 
 @dataclass(frozen=True, slots=True)
 class SeriesRow:

@@ -153,10 +153,10 @@ class InfluxStore:
             select = f"SELECT {ident(query.field)}"
             group = ""
         else:
-            every_s = _positive(query.every_s, "every_s")
+            every_s = query.every_s
             select = f"SELECT {Aggregate(query.aggregate).value}({ident(query.field)})"
             group = f" GROUP BY time({every_s}s) fill(none)"
-        limit = "" if query.limit is None else f" LIMIT {_positive(query.limit, 'limit')}"
+        limit = "" if query.limit is None else f" LIMIT {query.limit}"
         q = f"{select} FROM {self._source(query.measurement)} WHERE {where}{group}{limit}"
         rows = [
             SeriesRow(int(r[0]), float(r[1]))
@@ -283,12 +283,6 @@ class InfluxStore:
                 # e.g. no admin rights: the database may well exist already, so carry on.
                 log.warning("CREATE DATABASE %s refused: %s", self._settings.database, error)
         self._database_ready = True
-
-
-def _positive(n: int, what: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"{what} must be a positive integer, got {n!r}")
-    return n
 
 
 def _retryable_status(status: int) -> bool:

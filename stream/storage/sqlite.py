@@ -175,11 +175,11 @@ class SqliteStore:
         source, params = _values_of(
             query.measurement, query.where, query.field, query.start_ns, query.end_ns
         )
-        limit = -1 if query.limit is None else _positive(query.limit, "limit")
+        limit = -1 if query.limit is None else query.limit
         if query.every_s is None:
             sql = f"SELECT ts, value FROM ({source}) ORDER BY ts, series_id LIMIT ?"  # noqa: S608
         else:
-            every = _positive(query.every_s, "every_s") * NS_PER_S
+            every = query.every_s * NS_PER_S
             # Epoch-aligned window start; the double modulo floors negative timestamps too.
             sql = (
                 f"SELECT w, {_AGGREGATES[Aggregate(query.aggregate)]} FROM ("  # noqa: S608
@@ -284,12 +284,6 @@ class SqliteStore:
             raise StoreError(
                 f"sqlite ({code or type(err).__name__}): {err}", retryable=retryable
             ) from err
-
-
-def _positive(n: int, what: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"{what} must be a positive integer, got {n!r}")
-    return n
 
 
 def _series_ids(measurement: str, where: Mapping[str, str]) -> tuple[str, list[Any]]:

@@ -123,10 +123,11 @@ async def test_limit_keeps_the_earliest_rows(store: Store) -> None:
     assert windows[0].ts_ns <= BASE < windows[1].ts_ns
 
 
-async def test_invalid_query_arguments_raise(store: Store) -> None:
-    for bad in (q(BASE, BASE + HOUR, every_s=0), q(BASE, BASE + HOUR, limit=0)):
+def test_invalid_query_arguments_raise() -> None:
+    # Backends disagree on LIMIT 0 and zero-width windows: the query refuses them.
+    for bad in ({"every_s": 0}, {"limit": 0}, {"every_s": True}):
         with pytest.raises(ValueError, match="positive"):
-            await store.series(bad)
+            q(BASE, BASE + HOUR, **bad)
 
 
 async def test_empty_results(store: Store) -> None:
