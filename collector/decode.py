@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -56,18 +55,12 @@ from collector.rejection import Rejection, RejectReason
 from collector.settings import MqttSettings
 from stream.model import NS_PER_MS, NS_PER_S, Reading, Status, ns_from_datetime
 from stream.plant import PlantConfig
+from stream.timeparse import NaiveTimestampError, parse_iso_ns
 
 _KEYS = frozenset({"ts", "value", "status"})
 _STATUSES: dict[str, Status] = {s.value: s for s in Status}
 _PREVIEW_CHARS = 60
 _NS_PER_MINUTE = 60 * NS_PER_S
-
-# RFC 3339 (the ISO-8601 profile JSON publishers use), parsed by hand to keep nanoseconds.
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:[.,](\d+))?"
-    r"(?:([Zz])|([+-])(\d\d):(\d\d))?",
-    re.ASCII,
-)
 
 
 @dataclass(slots=True)
@@ -383,43 +376,11 @@ def _ns_from_float_ms(ms: float) -> int:
 
 def _ns_from_iso(text: str) -> int:
     """Epoch ns from an ISO-8601 string that must carry an offset."""
-    match = _RFC3339.fullmatch(text)
-    if match is None:
-        return _ns_from_other_iso(text)
-    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
-    if zulu is None and sign is None:
+    try:
+        return parse_iso_ns(text)
+    except NaiveTimestampError:
         raise _ElementError(
             RejectReason.NAIVE_TIMESTAMP, f"'ts' {_preview(text)} has no UTC offset (add Z)"
-        )
-    try:
-        base = datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=UTC
-        )
-    except ValueError as err:
-        raise _ElementError(RejectReason.INVALID_PAYLOAD, f"'ts' {_preview(text)}: {err}") from None
-    ts_ns = ns_from_datetime(base)
-    if fraction:
-        ts_ns += int(fraction[:9].ljust(9, "0"))
-    if sign is not None:
-        if int(off_h) > 23 or int(off_m) > 59:
-            raise _ElementError(
-                RejectReason.INVALID_PAYLOAD, f"'ts' {_preview(text)}: UTC offset out of range"
-            )
-        offset_ns = (int(off_h) * 60 + int(off_m)) * _NS_PER_MINUTE
-        ts_ns += -offset_ns if sign == "+" else offset_ns
-    return ts_ns
-
-
-def _ns_from_other_iso(text: str) -> int:
-    """Fallback for ISO-8601 spellings beyond RFC 3339 (microsecond precision)."""
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise _ElementError(
-            RejectReason.INVALID_PAYLOAD, f"'ts' {_preview(text)} is not an ISO-8601 time"
         ) from None
-    if parsed.utcoffset() is None:
-        raise _ElementError(
-            RejectReason.NAIVE_TIMESTAMP, f"'ts' {_preview(text)} has no UTC offset (add Z)"
-        )
-    return ns_from_datetime(parsed)
+    except ValueError as err:
+        raise _ElementError(RejectReason.INVALID_PAYLOAD, f"'ts' {err}") from None

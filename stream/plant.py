@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -34,6 +34,7 @@ from pydantic import (
     model_validator,
 )
 
+from stream.compliance.config import Basis, Calibration, Conditions, StackCompliance
 from stream.model import SensorKey
 
 Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
@@ -61,6 +62,7 @@ class Quantity(StrEnum):
     PRESSURE = "pressure"
     FLOW = "flow"
     LOAD = "load"
+    MODE = "mode"
 
 
 POLLUTANTS = frozenset(
@@ -81,6 +83,12 @@ POLLUTANTS = frozenset(
 )
 
 
+CONCENTRATION_UNITS = frozenset({"mg/Nm3", "ppm"})
+TEMPERATURE_UNITS = frozenset({"°C", "degC", "K"})
+PRESSURE_UNITS = frozenset({"hPa", "mbar", "kPa", "Pa"})
+PERIPHERAL_ROLES = ("o2", "h2o", "temperature", "pressure", "flow", "mode")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -95,6 +103,17 @@ class SensorConfig(_Strict):
     )
     interval_s: float = Field(1.0, gt=0, description="Expected sampling interval in seconds.")
     description: str = ""
+    basis: Basis = Field(
+        "dry",
+        description="Gas basis of a concentration or O2 analyser: wet values are "
+        "converted to dry with the stack's H2O sensor.",
+    )
+    conditions: Conditions = Field(
+        "standard",
+        description="'actual': the concentration is at stack temperature and "
+        "pressure and is converted to 273.15 K / 101.3 kPa with the T and p sensors.",
+    )
+    calibration: Calibration | None = None
 
     @field_validator("valid_range")
     @classmethod
@@ -111,8 +130,21 @@ class EmissionLimit(_Strict):
     Concentrations are at reference conditions (273.15 K, 101.3 kPa, dry gas, reference O2).
     """
 
-    unit: str = "mg/Nm3"
-    half_hour: float | None = Field(None, gt=0)
+    unit: Literal["mg/Nm3"] = "mg/Nm3"
+    half_hour: float | None = Field(None, gt=0, description="Half-hour ELV (WI column A).")
+    half_hour_b: float | None = Field(
+        None, gt=0, description="WI column B: 97 % of half-hours in the year must be below it."
+    )
+    ten_minute: float | None = Field(
+        None, gt=0, description="WI CO: 95 % of 10-minute averages in any 24 h below it."
+    )
+    ci_fraction: float | None = Field(
+        None,
+        ge=0,
+        lt=1,
+        description="Confidence interval as a share of the ELV; default "
+        "from the regime's table (IED Annex V Part 3 / Annex VI Part 6).",
+    )
     hourly: float | None = Field(None, gt=0)
     daily: float | None = Field(None, gt=0)
     monthly: float | None = Field(None, gt=0)
@@ -136,16 +168,94 @@ class StackConfig(_Strict):
     )
     sensors: dict[Id, SensorConfig] = Field(min_length=1)
     limits: dict[Quantity, EmissionLimit] = Field(default_factory=dict)
+    compliance: StackCompliance = Field(default_factory=StackCompliance)
 
     @model_validator(mode="after")
-    def _limits_are_measured(self) -> Self:
-        measured = {s.quantity for s in self.sensors.values()}
+    def _compliance_is_computable(self) -> Self:
+        """Everything the compliance engine needs for the configured limits must exist, so a
+        misconfiguration fails at start-up and not in the middle of a reporting day."""
         for quantity in self.limits:
             if quantity not in POLLUTANTS:
                 raise ValueError(f"limits.{quantity.value}: limits apply to pollutants only")
-            if quantity not in measured:
+            sources = self.pollutant_sensors(quantity)
+            if not sources:
                 raise ValueError(f"limits.{quantity.value}: no sensor of this stack measures it")
+            for sensor_id in sources:
+                unit = self.sensors[sensor_id].unit
+                if unit not in CONCENTRATION_UNITS:
+                    raise ValueError(
+                        f"sensors.{sensor_id}.unit: {unit!r} cannot be compared with a limit; "
+                        f"use one of {sorted(CONCENTRATION_UNITS)}"
+                    )
+        for role in PERIPHERAL_ROLES:
+            chosen = getattr(self.compliance.peripherals, role)
+            if chosen is None:
+                continue
+            sensor = self.sensors.get(chosen)
+            if sensor is None:
+                raise ValueError(f"compliance.peripherals.{role}: no sensor {chosen!r}")
+            if sensor.quantity.value != role:
+                raise ValueError(
+                    f"compliance.peripherals.{role}: sensor {chosen!r} measures "
+                    f"{sensor.quantity.value}, not {role}"
+                )
+        if self.limits:
+            self._check_peripherals_present()
         return self
+
+    def _check_peripherals_present(self) -> None:
+        limited = [s for q in self.limits for s in self.pollutant_sensors(q)]
+        needs: dict[str, str] = {}
+        if self.reference_o2 is not None:
+            needs["o2"] = "normalisation to the reference O2"
+        o2 = self.peripheral("o2")
+        if any(self.sensors[s].basis == "wet" for s in limited) or (
+            o2 is not None and self.sensors[o2].basis == "wet"
+        ):
+            needs["h2o"] = "the wet → dry conversion"
+        if any(self.sensors[s].conditions == "actual" for s in limited):
+            needs["temperature"] = needs["pressure"] = "conversion to standard conditions"
+        for role, why in needs.items():
+            if self.peripheral(role) is None:
+                raise ValueError(
+                    f"compliance.peripherals.{role}: {why} needs a {role} sensor; add one or "
+                    f"name it (two or more {role} sensors are ambiguous)"
+                )
+        units = {
+            "o2": {"%"},
+            "h2o": {"%"},
+            "temperature": TEMPERATURE_UNITS,
+            "pressure": PRESSURE_UNITS,
+        }
+        for role, allowed in units.items():
+            sid = self.peripheral(role)
+            if sid is not None and role in needs and self.sensors[sid].unit not in allowed:
+                raise ValueError(
+                    f"sensors.{sid}.unit: {self.sensors[sid].unit!r} is not a {role} unit the "
+                    f"engine converts; use one of {sorted(allowed)}"
+                )
+
+    def pollutant_sensors(self, quantity: Quantity) -> list[str]:
+        """The sensor(s) giving a pollutant: its own analyser, or for NOx without one the NO
+        (and NO2) analysers, combined as NO2 (EN 14792 / IED: NOx expressed as NO2)."""
+        own = [sid for sid, s in self.sensors.items() if s.quantity is quantity]
+        if own or quantity is not Quantity.NOX:
+            return own
+        return [
+            sid
+            for sid, s in self.sensors.items()
+            if s.quantity in (Quantity.NO, Quantity.NO2)
+            and any(t.quantity is Quantity.NO for t in self.sensors.values())
+        ]
+
+    def peripheral(self, role: str) -> str | None:
+        """Sensor id for a peripheral role (o2, h2o, temperature, pressure, flow, mode): the
+        one named under ``compliance.peripherals``, else the stack's only sensor of it."""
+        chosen: str | None = getattr(self.compliance.peripherals, role)
+        if chosen is not None:
+            return chosen
+        matches = [sid for sid, s in self.sensors.items() if s.quantity.value == role]
+        return matches[0] if len(matches) == 1 else None
 
 
 class PlantInfo(_Strict):
