@@ -9,7 +9,8 @@ detection stage adds model settings, each as new optional sections with defaults
 
 >>> cfg = PlantConfig.model_validate({"plants": {"demo": {"stacks": {"b1": {
 ...     "reference_o2": 6,
-...     "sensors": {"nox": {"quantity": "nox", "unit": "mg/Nm3", "valid_range": [0, 2000]}},
+...     "sensors": {"nox": {"quantity": "nox", "unit": "mg/Nm3", "valid_range": [0, 2000]},
+...                 "o2": {"quantity": "o2", "unit": "%", "valid_range": [0, 25]}},
 ...     "limits": {"nox": {"daily": 200}}}}}}})
 >>> cfg.sensor("demo", "b1", "nox").valid_range
 (0.0, 2000.0)
