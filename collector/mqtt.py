@@ -91,6 +91,7 @@ class MqttCollector:
         self.connected = False
         self.detail = "not connected yet"
         self.connected_event = asyncio.Event()
+        self.disconnected_event = asyncio.Event()
         self._intake_open = True
 
     def stop_intake(self) -> None:
@@ -180,8 +181,10 @@ class MqttCollector:
         metrics.MQTT_CONNECTED.set(1 if connected else 0)
         if connected:
             self.connected_event.set()
+            self.disconnected_event.clear()
         else:
             self.connected_event.clear()
+            self.disconnected_event.set()
 
     async def _handle(
         self, client: aiomqtt.Client, session: _Session, message: aiomqtt.Message

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sys
+from enum import StrEnum
 from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated
@@ -13,9 +15,12 @@ import structlog
 import typer
 from pydantic import ValidationError
 
+from simulators.recording import RecordingError, read_replay_csv
 from stackwatch.logs import configure_logging
 from stackwatch.service import Service, Settings, StartupError
 from stackwatch.settings import Mode
+from stream.compliance.engine import ComplianceEngine
+from stream.compliance.report import to_json, to_table
 from stream.plant import ConfigError, load_plant_config
 
 app = typer.Typer(
@@ -98,6 +103,44 @@ async def _serve(service: Service) -> None:
     except Exception as err:
         structlog.get_logger(__name__).exception("service failed", error=str(err))
         sys.exit(1)
+
+
+class OutputFormat(StrEnum):
+    JSON = "json"
+    TABLE = "table"
+
+
+@app.command()
+def compliance(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Plant configuration YAML.")],
+    input_file: Annotated[
+        Path, typer.Option("--input", "-i", help="Recording: time,plant,stack,sensor,value,status")
+    ],
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.TABLE,
+) -> None:
+    """Evaluate a recorded stream offline: daily validated averages, invalid days, criteria."""
+    try:
+        plant_config = load_plant_config(config)
+        recording = read_replay_csv(input_file, plant_config)
+    except (ConfigError, RecordingError) as err:
+        raise _fail(str(err)) from None
+    if recording.rejected:
+        summary = ", ".join(f"{n} {reason}" for reason, n in sorted(recording.rejected.items()))
+        typer.secho(f"rows refused: {summary}", err=True, fg=typer.colors.YELLOW)
+        for message in recording.first_rejections:
+            typer.secho(f"  {message}", err=True, fg=typer.colors.YELLOW)
+    reports = ComplianceEngine(plant_config).evaluate(recording.series)
+    if fmt is OutputFormat.JSON:
+        document = {
+            "input": str(input_file),
+            "readings": recording.accepted,
+            "rejected": dict(recording.rejected),
+            "reports": [to_json(r) for r in reports],
+            "compliant": bool(reports) and all(r.compliant for r in reports),
+        }
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        typer.echo(to_table(reports) if reports else "no limited pollutant has data")
 
 
 @app.command("version")

@@ -35,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 
+from stream.compliance.averaging import CI_FRACTION
 from stream.compliance.config import Basis, Calibration, Conditions, StackCompliance
 from stream.model import SensorKey
 
@@ -87,6 +88,7 @@ POLLUTANTS = frozenset(
 CONCENTRATION_UNITS = frozenset({"mg/Nm3", "ppm"})
 TEMPERATURE_UNITS = frozenset({"°C", "degC", "K"})
 PRESSURE_UNITS = frozenset({"hPa", "mbar", "kPa", "Pa"})
+FLOW_UNITS = frozenset({"Nm3/h"})  # dry, standard conditions, as the concentrations
 PERIPHERAL_ROLES = ("o2", "h2o", "temperature", "pressure", "flow", "mode")
 
 
@@ -181,8 +183,21 @@ class StackConfig(_Strict):
             sources = self.pollutant_sensors(quantity)
             if not sources:
                 raise ValueError(f"limits.{quantity.value}: no sensor of this stack measures it")
+            limit = self.limits[quantity]
+            table = CI_FRACTION.get(self.compliance.regime.value, {})
+            if limit.ci_fraction is None and quantity.value not in table:
+                raise ValueError(
+                    f"limits.{quantity.value}: the {self.compliance.regime.value.upper()} "
+                    "regime defines no confidence interval for it; set ci_fraction"
+                )
             for sensor_id in sources:
-                unit = self.sensors[sensor_id].unit
+                sensor = self.sensors[sensor_id]
+                if sensor.unit == "ppm" and sensor.conditions == "actual":
+                    raise ValueError(
+                        f"sensors.{sensor_id}.conditions: a ppm (volume) fraction does not "
+                        "depend on temperature and pressure; use 'standard'"
+                    )
+                unit = sensor.unit
                 if unit not in CONCENTRATION_UNITS:
                     raise ValueError(
                         f"sensors.{sensor_id}.unit: {unit!r} cannot be compared with a limit; "
@@ -192,13 +207,13 @@ class StackConfig(_Strict):
             chosen = getattr(self.compliance.peripherals, role)
             if chosen is None:
                 continue
-            sensor = self.sensors.get(chosen)
-            if sensor is None:
+            named = self.sensors.get(chosen)
+            if named is None:
                 raise ValueError(f"compliance.peripherals.{role}: no sensor {chosen!r}")
-            if sensor.quantity.value != role:
+            if named.quantity.value != role:
                 raise ValueError(
                     f"compliance.peripherals.{role}: sensor {chosen!r} measures "
-                    f"{sensor.quantity.value}, not {role}"
+                    f"{named.quantity.value}, not {role}"
                 )
         if self.limits:
             self._check_peripherals_present()
@@ -222,11 +237,14 @@ class StackConfig(_Strict):
                     f"compliance.peripherals.{role}: {why} needs a {role} sensor; add one or "
                     f"name it (two or more {role} sensors are ambiguous)"
                 )
+        if self.peripheral("flow") is not None:
+            needs["flow"] = "mass emissions"
         units = {
             "o2": {"%"},
             "h2o": {"%"},
             "temperature": TEMPERATURE_UNITS,
             "pressure": PRESSURE_UNITS,
+            "flow": FLOW_UNITS,
         }
         for role, allowed in units.items():
             sid = self.peripheral(role)

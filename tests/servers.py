@@ -63,10 +63,13 @@ class MosquittoServer:
 
 
 @contextmanager
-def mosquitto(tmp: Path, extra_conf: str = "") -> Iterator[MosquittoServer]:
-    """A Mosquitto 2 broker: anonymous, no persistence, large queues, on a free port."""
+def mosquitto(
+    tmp: Path, extra_conf: str = "", port: int | None = None
+) -> Iterator[MosquittoServer]:
+    """A Mosquitto 2 broker: anonymous, no persistence, large queues, on a free port (or
+    ``port``, e.g. to restart a broker where clients expect it)."""
     tmp.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     conf = tmp / "mosquitto.conf"
     conf.write_text(
         f"listener {port} 127.0.0.1\n"
