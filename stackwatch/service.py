@@ -32,8 +32,12 @@ from simulators.plant import PlantSimulator
 from simulators.publisher import publish_simulation
 from stackwatch.security import production_problems
 from stackwatch.settings import Mode, ServiceSettings
+from stream.compliance.live import LiveCompliance, Loader
 from stream.envelope import Envelope
+from stream.model import SensorKey
 from stream.plant import PlantConfig, load_plant_config
+from stream.schema import READINGS
+from stream.series import SensorSeries, series_from_stored
 from stream.storage.base import Store
 from stream.storage.influx import InfluxStore
 from stream.storage.settings import InfluxSettings
@@ -125,6 +129,15 @@ async def _broker(settings: Settings) -> AsyncIterator[MqttSettings]:
         yield settings.mqtt.model_copy(update={"url": broker.url, "protocol": MqttProtocol.V311})
 
 
+def _loader(store: Store) -> Loader:
+    """Stored readings of a plant in a time range, for the live compliance engine."""
+
+    async def load(plant: str, start_ns: int, end_ns: int) -> dict[SensorKey, SensorSeries]:
+        return series_from_stored(await store.scan(READINGS, start_ns, end_ns, {"plant": plant}))
+
+    return load
+
+
 class Service:
     """One running StackWatch instance."""
 
@@ -158,9 +171,15 @@ class Service:
         s = self.settings
         self.mqtt_url = mqtt_settings.url
         queue: asyncio.Queue[Envelope] = asyncio.Queue(maxsize=s.service.queue_size)
+        live = LiveCompliance(
+            self.config,
+            _loader(store),
+            lateness_s=s.service.compliance_lateness_s,
+        )
         writer = BatchWriter(
             store,
             queue,
+            derive=live.add,
             dead_letter=DeadLetterFile(s.service.data_dir / "deadletter-store.jsonl"),
             batch_size=s.service.write_batch_size,
             linger_s=s.service.write_linger_s,

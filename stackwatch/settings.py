@@ -47,6 +47,12 @@ class ServiceSettings(BaseSettings):
     write_retry_max_s: float = Field(
         30.0, gt=0, description="Cap of the exponential backoff between write retries."
     )
+    compliance_lateness_s: float = Field(
+        60.0,
+        ge=0,
+        description="How late a reading may arrive before the short-term period "
+        "it belongs to is evaluated (later readings re-evaluate their day).",
+    )
     queue_size: int = Field(
         20_000, ge=1, description="Decoded messages waiting for storage (backpressure bound)."
     )

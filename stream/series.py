@@ -10,6 +10,8 @@ import numpy as np
 import numpy.typing as npt
 
 from stream.model import Reading, SensorKey, Status
+from stream.schema import reading_from_last
+from stream.storage.base import LastValue
 
 #: Status as a small integer in arrays (matches ``stream.compliance.averaging``).
 STATUS_CODE: dict[Status, int] = {
@@ -52,3 +54,8 @@ def series_from_readings(readings: Iterable[Reading]) -> dict[SensorKey, SensorS
         )
         for key, (ts, values, st) in columns.items()
     }
+
+
+def series_from_stored(points: Iterable[LastValue]) -> dict[SensorKey, SensorSeries]:
+    """Columnar series from stored ``readings`` points (see :mod:`stream.schema`)."""
+    return series_from_readings(reading_from_last(p) for p in points)

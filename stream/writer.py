@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from time import perf_counter, time_ns
 
@@ -23,7 +23,7 @@ import structlog
 
 from stream import metrics
 from stream.envelope import Envelope
-from stream.model import datetime_from_ns
+from stream.model import Reading, datetime_from_ns
 from stream.schema import reading_to_point
 from stream.storage.base import Point, Store, StoreError
 
@@ -68,6 +68,7 @@ class BatchWriter:
         linger_s: float = 0.1,
         retry_min_s: float = 0.2,
         retry_max_s: float = 30.0,
+        derive: Callable[[Sequence[Reading]], Awaitable[Sequence[Point]]] | None = None,
     ) -> None:
         self._store = store
         self._inbox = inbox
@@ -76,6 +77,8 @@ class BatchWriter:
         self._linger_s = linger_s
         self._retry_min_s = retry_min_s
         self._retry_max_s = retry_max_s
+        self._derive = derive
+        self._derive_failing = False
         self._failing = False
         self.stored = 0
         self.last_error: str | None = None
@@ -138,14 +141,37 @@ class BatchWriter:
         return batch
 
     async def _commit(self, batch: list[Envelope]) -> None:
-        points = [reading_to_point(r) for env in batch for r in env.readings]
+        readings = [r for env in batch for r in env.readings]
+        points = [reading_to_point(r) for r in readings]
         if points:
             await self._write(points)
+            if self._derive is not None:
+                await self._write_derived(readings)
         for env in batch:
             env.ack()
         self.stored += len(points)
         metrics.READINGS_STORED.inc(len(points))
         self._pulse()
+
+    async def _write_derived(self, readings: Sequence[Reading]) -> None:
+        """Results computed from the stored readings (compliance), stored before the ack.
+
+        A failure here never costs readings: they are stored already; it is logged once and
+        the results are recomputed with the next batch of the same day.
+        """
+        assert self._derive is not None
+        try:
+            derived = await self._derive(readings)
+        except Exception as err:  # a bug or a store error must not stop ingestion
+            if not self._derive_failing:
+                log.exception("deriving results from stored readings failed", error=str(err))
+                self._derive_failing = True
+            return
+        if self._derive_failing:
+            log.info("deriving results recovered")
+            self._derive_failing = False
+        if derived:
+            await self._write(derived)
 
     async def _write(self, points: Sequence[Point]) -> None:
         delay = self._retry_min_s

@@ -26,7 +26,7 @@ from stream.compliance.longterm import (
     yearly_averages,
 )
 from stream.compliance.regimes import CriterionResult, lcp_criteria, wi_criteria
-from stream.compliance.report import PollutantReport
+from stream.compliance.report import PollutantReport, StaSeries
 from stream.compliance.types import Regime
 from stream.model import NS_PER_S, SensorKey, datetime_from_ns
 from stream.plant import EmissionLimit, PlantConfig, Quantity, StackConfig
@@ -216,6 +216,7 @@ class ComplianceEngine:
             mass_kg_per_day=mass_per_day,
             calibration_weeks=weeks,
             forecast=forecast,
+            sta=StaSeries(sta.sta.start_ns, sta.normalised, val, sta.state, sta.sta.n_valid),
         )
 
     @staticmethod

@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from stream.compliance.calrange import WeekResult
 from stream.compliance.forecast import Forecast
 from stream.compliance.longterm import DailyRecord, InvalidDayEvent, PeriodAverage
 from stream.compliance.regimes import CriterionResult
 from stream.plant import EmissionLimit
+
+
+@dataclass(frozen=True)
+class StaSeries:
+    """Per-period values of one pollutant: start (epoch ns), normalised and validated
+    concentration (NaN where not valid) and state code (0 valid, 1 invalid, 2 excluded)."""
+
+    start_ns: npt.NDArray[np.int64]
+    normalised: npt.NDArray[np.float64]
+    validated: npt.NDArray[np.float64]
+    state: npt.NDArray[np.int8]
+    n_valid: npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,8 @@ class PollutantReport:
     mass_kg_per_day: dict[date, float] | None
     calibration_weeks: Sequence[WeekResult]
     forecast: Forecast | None
+    #: The short-term averages behind the report (for storage and charts; not in the JSON).
+    sta: StaSeries | None = field(default=None, compare=False, repr=False)
 
     @property
     def compliant(self) -> bool:

@@ -131,6 +131,17 @@ class Store(Protocol):
         """
         ...
 
+    async def scan(
+        self, measurement: str, start_ns: int, end_ns: int, where: Mapping[str, str] | None = None
+    ) -> list[LastValue]:
+        """Every point of ``measurement`` in ``[start_ns, end_ns)`` matching ``where``, with all
+        its tags and fields, ordered by (time, sorted tags). Used to rebuild in-memory state
+        (e.g. the compliance engine's open days) after a restart. Bounded by the time range.
+
+        Points of one series may share one ``tags`` mapping: treat it as read-only.
+        """
+        ...
+
     async def count(
         self,
         measurement: str,

@@ -16,13 +16,18 @@ Queries are built from quoted identifiers and escaped string literals only
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from stream.model import NS_PER_S
 from stream.storage.base import (
     Aggregate,
     FieldValue,
@@ -40,6 +45,12 @@ log = logging.getLogger(__name__)
 # Backslash and newline escapes shared by quoted identifiers and string literals. Every name
 # and value in a query passes through ident() or literal() (hence the ``noqa: S608`` marks).
 _ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n"})
+
+# scan() asks for at most this much time per query: a day of 1 Hz data from 16 sensors is four
+# queries of ~350 k points each, and InfluxDB 3 Core refuses queries over too many files.
+SCAN_WINDOW_NS = 6 * 3600 * NS_PER_S
+
+_TagKey = tuple[tuple[str, str], ...]  # sorted tag items: the identity and sort key of a series
 
 
 def ident(name: str) -> str:
@@ -189,6 +200,40 @@ class InfluxStore:
         result.sort(key=lambda lv: sorted(lv.tags.items()))
         return result
 
+    async def scan(
+        self, measurement: str, start_ns: int, end_ns: int, where: Mapping[str, str] | None = None
+    ) -> list[LastValue]:
+        """All points in ``[start_ns, end_ns)``, one query per :data:`SCAN_WINDOW_NS` window.
+
+        Each window is fetched with ``chunked=true``: InfluxDB 1.x applies ``max-row-limit``
+        only to unchunked responses and, at least in 1.6, truncates them without setting the
+        result's ``partial`` flag, so a chunked stream is the only reliable way to get every
+        row. Decoding runs in a worker thread so a large window does not stall the event loop.
+        """
+        tag_sets: dict[_TagKey, dict[str, str]] = {}  # one shared tags dict per series
+        result: list[LastValue] = []
+        for lo in range(start_ns, end_ns, SCAN_WINDOW_NS):
+            hi = min(lo + SCAN_WINDOW_NS, end_ns)
+            q = (
+                f"SELECT * FROM {self._source(measurement)}"  # noqa: S608
+                f" WHERE {self._where(lo, hi, where or {})} GROUP BY *"
+            )
+            started = time.perf_counter()
+            series = await self._query(q, chunked=True)
+            window = await asyncio.to_thread(_points_of, series, tag_sets)
+            if floats := await self._float_fields(measurement, window.int_fields):
+                await asyncio.to_thread(_ints_to_floats, window.fields, floats)
+            log.debug(
+                "scan %s [%d, %d): %d points in %.3f s",
+                measurement,
+                lo,
+                hi,
+                len(window.points),
+                time.perf_counter() - started,
+            )
+            result += window.points
+        return result
+
     async def count(
         self,
         measurement: str,
@@ -219,9 +264,16 @@ class InfluxStore:
         conds += [f"{ident(k)} = {literal(v)}" for k, v in sorted(tags.items())]
         return " AND ".join(conds)
 
-    async def _query(self, q: str) -> list[dict[str, Any]]:
-        """Run one InfluxQL statement; return the series of its (only) result."""
+    async def _query(self, q: str, *, chunked: bool = False) -> list[dict[str, Any]]:
+        """Run one InfluxQL statement; return the series of its (only) result.
+
+        With ``chunked`` the server streams the result as a sequence of JSON documents, each
+        with a slice of the rows (a series may continue in the next one); their series are
+        concatenated in order.
+        """
         data = {"q": q, "db": self._settings.database, "epoch": "ns"}
+        if chunked:
+            data["chunked"] = "true"
         try:
             resp = await self._http.post("/query", data=data)
         except httpx.TransportError as err:
@@ -233,18 +285,26 @@ class InfluxStore:
                 f"query refused (HTTP {resp.status_code}): {_error_text(resp)}; query: {q}",
                 retryable=_retryable_status(resp.status_code),
             )
-        body = _json(resp)
-        if "results" not in body:
-            raise StoreError(f"unreadable query response: {resp.text[:200]!r}", retryable=False)
-        result = _first_result(body)
-        if "error" in result:
-            raise StoreError(f"query error: {result['error']}; query: {q}", retryable=False)
-        if result.get("partial"):
-            raise StoreError(
-                "query result truncated by the server's row limit; narrow the range or aggregate",
-                retryable=False,
-            )
-        series: list[dict[str, Any]] = result.get("series") or []
+        bodies = await asyncio.to_thread(_json_documents, resp.text) if chunked else [_json(resp)]
+        series: list[dict[str, Any]] = []
+        for i, body in enumerate(bodies):
+            if "results" not in body:
+                raise StoreError(f"unreadable query response: {resp.text[:200]!r}", retryable=False)
+            result = _first_result(body)
+            if "error" in result:
+                raise StoreError(f"query error: {result['error']}; query: {q}", retryable=False)
+            if result.get("partial") and not chunked:
+                raise StoreError(
+                    "query result truncated by the server's row limit;"
+                    " narrow the range or aggregate",
+                    retryable=False,
+                )
+            if result.get("partial") and i == len(bodies) - 1:
+                # In a chunked stream "partial" announces another chunk that never came.
+                raise StoreError(f"query response ended early; query: {q}", retryable=True)
+            series += result.get("series") or []
+        if not bodies:
+            raise StoreError(f"empty query response; query: {q}", retryable=False)
         return series
 
     async def _restore_float_types(
@@ -256,17 +316,19 @@ class InfluxStore:
         the field types are looked up (``SHOW FIELD KEYS``) and cached per measurement.
         """
         ints = {k for fields in rows for k, v in fields.items() if type(v) is int}
-        if not ints:
-            return
+        _ints_to_floats(rows, await self._float_fields(measurement, ints))
+
+    async def _float_fields(self, measurement: str, names: set[str]) -> set[str]:
+        """Those of ``names`` that are float fields of ``measurement``; field types are cached
+        and looked up again only when a name is not known yet."""
+        if not names:
+            return set()
         types = self._field_types.setdefault(measurement, {})
-        if not ints <= types.keys():
+        if not names <= types.keys():
             q = f"SHOW FIELD KEYS FROM {self._source(measurement)}"
             for s in await self._query(q):
                 types.update((str(r[0]), str(r[1])) for r in s.get("values") or [])
-        for fields in rows:
-            for k, v in fields.items():
-                if type(v) is int and types.get(k) == "float":
-                    fields[k] = float(v)
+        return {k for k in names if types.get(k) == "float"}
 
     async def _ensure_database(self) -> None:
         """``CREATE DATABASE`` on InfluxDB 1.x (idempotent); 2.x/3.x need no creation here."""
@@ -283,6 +345,70 @@ class InfluxStore:
                 # e.g. no admin rights: the database may well exist already, so carry on.
                 log.warning("CREATE DATABASE %s refused: %s", self._settings.database, error)
         self._database_ready = True
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """Points decoded from one scan query, with what float restoration needs: their (mutable)
+    field dicts and the names of the fields that came back as JSON integers."""
+
+    points: list[LastValue]
+    fields: list[dict[str, FieldValue]]
+    int_fields: set[str]
+
+
+def _points_of(series: list[dict[str, Any]], tag_sets: dict[_TagKey, dict[str, str]]) -> _Window:
+    """The rows of ``SELECT * … GROUP BY *`` series as points sorted by (time, sorted tags).
+
+    Null columns are fields the point does not carry and are left out; a tag the series lacks
+    comes back as ``""`` and is left out too. ``tag_sets`` interns one tags dict per series
+    (across calls), so a million points of a few series do not hold a million tag dicts.
+    """
+    keyed: list[tuple[int, _TagKey, dict[str, FieldValue]]] = []
+    for s in series:
+        names: list[str] = (s.get("columns") or [])[1:]
+        key = tuple(sorted((k, v) for k, v in (s.get("tags") or {}).items() if v))
+        tag_sets.setdefault(key, dict(key))
+        for row in s.get("values") or []:
+            fields = {c: v for c, v in zip(names, row[1:], strict=True) if v is not None}
+            if fields:
+                keyed.append((int(row[0]), key, fields))
+    keyed.sort(key=lambda k: (k[0], k[1]))
+    fields_list = [fields for _, _, fields in keyed]
+    return _Window(
+        points=[LastValue(tag_sets[key], ts, fields) for ts, key, fields in keyed],
+        fields=fields_list,
+        int_fields={k for fields in fields_list for k, v in fields.items() if type(v) is int},
+    )
+
+
+def _ints_to_floats(rows: list[dict[str, FieldValue]], floats: set[str]) -> None:
+    """In place: integer values of the ``floats`` fields become floats."""
+    if not floats:
+        return
+    for fields in rows:
+        for k in floats:
+            v = fields.get(k)
+            if type(v) is int:
+                fields[k] = float(v)
+
+
+def _json_documents(text: str) -> list[dict[str, Any]]:
+    """The JSON documents of a chunked ``/query`` response (whitespace-separated objects);
+    anything unparsable becomes an empty document, which the caller reports as unreadable."""
+    decoder = json.JSONDecoder()
+    docs: list[dict[str, Any]] = []
+    pos, end = 0, len(text)
+    while True:
+        while pos < end and text[pos].isspace():
+            pos += 1
+        if pos >= end:
+            return docs
+        try:
+            doc, pos = decoder.raw_decode(text, pos)
+        except ValueError:
+            return [*docs, {}]
+        docs.append(doc if isinstance(doc, dict) else {})
 
 
 def _retryable_status(status: int) -> bool:

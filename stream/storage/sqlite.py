@@ -210,6 +210,36 @@ class SqliteStore:
         result.sort(key=lambda lv: sorted(lv.tags.items()))
         return result
 
+    async def scan(
+        self, measurement: str, start_ns: int, end_ns: int, where: Mapping[str, str] | None = None
+    ) -> list[LastValue]:
+        """All points in ``[start_ns, end_ns)``, decoded on the worker thread (not the event
+        loop); the points of one series share one tags dict."""
+        series_sql, params = _series_ids(measurement, where or {})
+        sql = (
+            "SELECT s.id, s.tags, p.ts, p.fields FROM series s"  # noqa: S608
+            " JOIN points p ON p.series_id = s.id"
+            f" WHERE s.id IN ({series_sql}) AND p.ts >= ? AND p.ts < ?"
+            " ORDER BY p.ts"
+        )
+        params += [start_ns, end_ns]
+
+        def query() -> list[LastValue]:
+            # Canonical tags JSON does not sort like sorted tag items ('{"a":"x",…}' sorts
+            # before '{"a":"x"}'), so rows are ordered by time here and by tags in Python.
+            series: dict[int, tuple[tuple[tuple[str, str], ...], dict[str, str]]] = {}
+            keyed: list[tuple[int, tuple[tuple[str, str], ...], LastValue]] = []
+            for sid, tags_json, ts, fields in self._db.execute(sql, params):
+                if sid not in series:
+                    tags = _loads(tags_json)
+                    series[sid] = (tuple(sorted(tags.items())), tags)
+                key, tags = series[sid]
+                keyed.append((ts, key, LastValue(tags, ts, _loads(fields))))
+            keyed.sort(key=lambda k: (k[0], k[1]))  # stable, and the rows are nearly sorted
+            return [lv for _, _, lv in keyed]
+
+        return await self._run(query)
+
     async def count(
         self,
         measurement: str,

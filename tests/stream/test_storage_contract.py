@@ -427,3 +427,150 @@ async def test_sqlite_ping_reflects_lifecycle(tmp_path: Path) -> None:
     assert await store.ping()
     await store.close()
     assert not await store.ping()
+
+
+# -- scan ---------------------------------------------------------------------------------------
+
+
+def typed(points: Sequence[LastValue]) -> list[tuple[int, dict[str, str], dict[str, object]]]:
+    """Points with each field value paired with its type: ``5 == 5.0`` must not hide a
+    float that came back as an int."""
+    return [(p.ts_ns, dict(p.tags), {k: (type(v), v) for k, v in p.fields.items()}) for p in points]
+
+
+def as_scanned(points: Sequence[Point]) -> list[LastValue]:
+    """What scan() should return for ``points``: ordered by (time, sorted tags)."""
+    ordered = sorted(points, key=lambda p: (p.ts_ns, sorted(p.tags.items())))
+    return [LastValue(dict(p.tags), p.ts_ns, dict(p.fields)) for p in ordered]
+
+
+async def test_scan_returns_the_points_in_the_half_open_range(store: Store) -> None:
+    start, end = BASE, BASE + 10 * NS_PER_S
+    inside = [
+        Point("m", {"sensor": "a"}, {"v": float(i), "status": "valid"}, start + i * NS_PER_S)
+        for i in range(10)
+    ]
+    outside = [
+        Point("m", {"sensor": "a"}, {"v": -1.0, "status": "valid"}, start - 1),
+        Point("m", {"sensor": "a"}, {"v": -2.0, "status": "valid"}, end),  # end is excluded
+        Point("other", {"sensor": "a"}, {"v": -3.0}, start + 1),  # another measurement
+    ]
+    await store.write([*reversed(inside), *outside])
+
+    scanned = await store.scan("m", start, end)
+
+    assert typed(scanned) == typed(as_scanned(inside))
+    assert typed(await store.scan("m", start + 1, end - 1)) == typed(as_scanned(inside[1:]))
+
+
+async def test_scan_orders_interleaved_series_by_time_then_tags(store: Store) -> None:
+    tag_sets = [
+        {"sensor": "b"},
+        {"sensor": "a", "z": "1"},
+        {"sensor": "a"},
+        {"sensor": "a", "plant": "p"},
+    ]
+    points = [
+        Point("m", tags, {"v": float(i * 10 + j)}, BASE + (i // 2) * NS_PER_S + i % 2)
+        for i in range(6)
+        for j, tags in enumerate(tag_sets)
+        if (i + j) % 5  # every series at BASE + 1, one missing at the other instants
+    ]
+    await store.write(points)
+
+    scanned = await store.scan("m", BASE, BASE + HOUR)
+
+    assert typed(scanned) == typed(as_scanned(points))
+    # Sorted tag items; a tag set that extends another sorts after it (unlike its JSON text).
+    assert [p.tags for p in scanned if p.ts_ns == BASE + 1] == [
+        {"plant": "p", "sensor": "a"},
+        {"sensor": "a"},
+        {"sensor": "a", "z": "1"},
+        {"sensor": "b"},
+    ]
+    assert [p.ts_ns for p in scanned] == sorted(p.ts_ns for p in points)
+
+
+async def test_scan_filters_on_tags(store: Store) -> None:
+    points = [
+        Point("m", {"plant": "p", "sensor": "a"}, {"v": 1.0}, BASE + 1),
+        Point("m", {"plant": "p", "sensor": "b"}, {"v": 2.0}, BASE + 2),
+        Point("m", {"plant": "q", "sensor": "a"}, {"v": 3.0}, BASE + 3),
+        Point("m", {"sensor": "a"}, {"v": 4.0}, BASE + 4),
+    ]
+    await store.write(points)
+    cases: list[tuple[dict[str, str], list[Point]]] = [
+        ({}, points),
+        ({"sensor": "a"}, [points[0], points[2], points[3]]),
+        ({"sensor": "a", "plant": "q"}, [points[2]]),  # every tag must match
+        ({"sensor": "zzz"}, []),
+        ({"stack": "a"}, []),  # unknown tag key
+        ({"sensor": "a' OR sensor='b"}, []),  # a quote is data, not query syntax
+    ]
+    for where, expected in cases:
+        scanned = await store.scan("m", BASE, BASE + HOUR, where)
+        assert typed(scanned) == typed(as_scanned(expected)), where
+
+
+async def test_scan_round_trips_every_field_type(store: Store) -> None:
+    fields: dict[str, FieldValue] = {
+        "v": 5.0,  # integral float: InfluxDB's JSON sends it as 5
+        "x": 0.1,
+        "n": 7,
+        "status": "calibration",
+        "text": 'a "q" \\',
+        "ok": True,
+        "bad": False,
+    }
+    points = [
+        Point("m", {"sensor": "a"}, fields, BASE),
+        Point("m", {"sensor": "a"}, {"v": 2.0, "n": -3}, BASE + 1),  # fewer fields: no nulls
+        Point("m", {"sensor": "b"}, {"status": "valid", "ok": False}, BASE + 1),
+    ]
+    await store.write(points)
+    # Rewriting a point merges its fields, as a redelivered message would.
+    await store.write([Point("m", {"sensor": "a"}, {"x": 0.5}, BASE + 1)])
+
+    scanned = await store.scan("m", BASE, BASE + HOUR)
+
+    merged = Point("m", {"sensor": "a"}, {"v": 2.0, "n": -3, "x": 0.5}, BASE + 1)
+    assert typed(scanned) == typed(as_scanned([points[0], merged, points[2]]))
+    assert type(scanned[0].fields["v"]) is float
+    assert type(scanned[0].fields["n"]) is int
+    assert type(scanned[0].fields["ok"]) is bool
+
+
+async def test_scan_of_an_empty_range_is_empty(store: Store) -> None:
+    await store.write([pt(BASE + i * NS_PER_S, float(i), sensor="a") for i in range(3)])
+
+    assert await store.scan("m", BASE, BASE) == []  # zero width
+    assert await store.scan("m", BASE + HOUR, BASE) == []  # reversed
+    assert await store.scan("m", BASE + HOUR, BASE + 2 * HOUR) == []  # no data there
+    assert await store.scan("nothing", BASE, BASE + HOUR) == []  # unknown measurement
+    assert await store.scan("m", BASE, BASE + HOUR, {"sensor": "b"}) == []
+
+
+async def test_scan_of_a_long_range_returns_every_point_in_order(store: Store) -> None:
+    # 20 hours spans several of InfluxStore's query windows (6 h); points sit on window
+    # boundaries, just before them, and everywhere in between.
+    start = BASE + 17  # not aligned to anything
+    end = start + 20 * HOUR
+    offsets = sorted(
+        {
+            *range(0, 20 * HOUR, 251 * NS_PER_S),
+            *(k * 6 * HOUR + d for k in range(1, 4) for d in (-1, 0)),
+        }
+    )
+    points = [
+        Point("m", {"sensor": s}, {"v": float(i), "n": i}, start + off)
+        for i, off in enumerate(offsets)
+        for s in ("a", "b")
+    ]
+    for i in range(0, len(points), 500):
+        await store.write(points[i : i + 500])
+    await store.write([pt(start - 1, 0.0, sensor="a"), pt(end, 0.0, sensor="a")])
+
+    scanned = await store.scan("m", start, end)
+
+    assert len(scanned) == len(points)
+    assert typed(scanned) == typed(as_scanned(points))

@@ -1,0 +1,170 @@
+"""Live compliance: the engine run on the open days of each plant as readings are stored.
+
+The readings of each plant-local day are kept in memory while the day is open (plus
+``keep_days`` after it, for late data). Whenever the watermark (newest reading time minus the
+allowed lateness) closes a half-hour, or a reading arrives for a period already evaluated,
+the day is evaluated again with the same :class:`ComplianceEngine` as ``stackwatch
+compliance`` and its short-term averages and daily record are returned as points to store.
+Re-evaluating whole days keeps the live results equal to the offline ones whatever the order
+and batching of the input. After a restart (or for a day no longer in memory) the day is
+first reloaded from the store, so a restart never produces a day computed from part of its
+data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import structlog
+
+from stream.compliance.engine import ComplianceEngine, EvaluationWindow
+from stream.compliance.longterm import local_day_bounds_ns
+from stream.compliance.points import daily_point, sta_points
+from stream.compliance.report import PollutantReport
+from stream.model import NS_PER_S, Reading, SensorKey, datetime_from_ns
+from stream.plant import PlantConfig
+from stream.series import STATUS_CODE, SensorSeries
+from stream.storage.base import Point
+
+log = structlog.get_logger(__name__)
+
+#: ``load(plant, start_ns, end_ns)``: the stored readings of a plant in a time range.
+Loader = Callable[[str, int, int], Awaitable[dict[SensorKey, SensorSeries]]]
+
+_TICK_NS = 1800 * NS_PER_S  # re-evaluate when a half-hour closes (hours are whole half-hours)
+
+
+@dataclass
+class _Day:
+    start_ns: int
+    end_ns: int
+    readings: dict[SensorKey, dict[int, tuple[float, int]]] = field(default_factory=dict)
+    evaluated_to_ns: int | None = None  # the "now" of the last evaluation
+
+    def merge(self, key: SensorKey, ts_ns: int, value: float, status: int) -> None:
+        self.readings.setdefault(key, {})[ts_ns] = (value, status)
+
+    def series(self) -> dict[str, SensorSeries]:
+        out: dict[str, SensorSeries] = {}
+        for key, points in self.readings.items():
+            ts = np.fromiter(points.keys(), np.int64, len(points))
+            vs = np.fromiter((v for v, _ in points.values()), np.float64, len(points))
+            st = np.fromiter((s for _, s in points.values()), np.int8, len(points))
+            out[f"{key.stack}/{key.sensor}"] = SensorSeries(ts, vs, st)
+        return out
+
+
+@dataclass
+class _Plant:
+    tz: str
+    watermark_ns: int | None = None
+    days: dict[date, _Day] = field(default_factory=dict)
+
+
+class LiveCompliance:
+    """Turns stored readings into stored compliance results, one plant-local day at a time."""
+
+    def __init__(
+        self,
+        config: PlantConfig,
+        load: Loader,
+        *,
+        lateness_s: float = 60.0,
+        keep_days: int = 1,
+    ) -> None:
+        self._config = config
+        self._engine = ComplianceEngine(config)
+        self._load = load
+        self._lateness_ns = int(lateness_s * NS_PER_S)
+        self._keep_ns = keep_days * 86_400 * NS_PER_S
+        self._plants = {
+            pid: _Plant(plant.timezone)
+            for pid, plant in config.plants.items()
+            if any(stack.limits for stack in plant.stacks.values())
+        }
+        self.latest: dict[tuple[str, str, str], PollutantReport] = {}
+
+    async def add(self, readings: Sequence[Reading]) -> list[Point]:
+        """Take newly stored readings; return the compliance points to store."""
+        points: list[Point] = []
+        by_plant: dict[str, list[Reading]] = {}
+        for r in readings:
+            if r.plant in self._plants:
+                by_plant.setdefault(r.plant, []).append(r)
+        for plant_id, batch in by_plant.items():
+            points += await self._add_plant(plant_id, self._plants[plant_id], batch)
+        return points
+
+    async def _add_plant(self, plant_id: str, plant: _Plant, batch: list[Reading]) -> list[Point]:
+        zone = ZoneInfo(plant.tz)
+        earliest: dict[date, int] = {}
+        for r in batch:
+            day = datetime_from_ns(r.ts_ns).astimezone(zone).date()
+            earliest[day] = min(earliest.get(day, r.ts_ns), r.ts_ns)
+            if plant.watermark_ns is None or r.ts_ns > plant.watermark_ns:
+                plant.watermark_ns = r.ts_ns
+        for day in earliest:
+            if day not in plant.days:
+                plant.days[day] = await self._load_day(plant_id, day, plant.tz)
+        for r in batch:
+            day = datetime_from_ns(r.ts_ns).astimezone(zone).date()
+            plant.days[day].merge(r.key, r.ts_ns, r.value, STATUS_CODE[r.status])
+        assert plant.watermark_ns is not None
+        closed = plant.watermark_ns - self._lateness_ns
+        points: list[Point] = []
+        for day, buffered in sorted(plant.days.items()):
+            if self._needs_evaluation(buffered, closed, earliest.get(day)):
+                points += self._evaluate(plant_id, day, buffered, plant.tz, closed)
+        for day in [d for d, b in plant.days.items() if b.end_ns + self._keep_ns < closed]:
+            del plant.days[day]
+        return points
+
+    @staticmethod
+    def _needs_evaluation(day: _Day, closed_ns: int, earliest_new: int | None) -> bool:
+        if closed_ns <= day.start_ns:
+            return False  # nothing of the day is over yet
+        if day.evaluated_to_ns is None:
+            return True
+        late = earliest_new is not None and earliest_new < day.evaluated_to_ns
+        advanced = min(closed_ns, day.end_ns) // _TICK_NS > day.evaluated_to_ns // _TICK_NS
+        return late or advanced
+
+    async def _load_day(self, plant_id: str, day: date, tz: str) -> _Day:
+        start, end = local_day_bounds_ns(day, tz)
+        buffered = _Day(start, end)
+        for key, s in (await self._load(plant_id, start, end)).items():
+            for t, v, st in zip(
+                s.ts_ns.tolist(), s.values.tolist(), s.status.tolist(), strict=True
+            ):
+                buffered.merge(key, t, v, st)
+        return buffered
+
+    def _evaluate(
+        self, plant_id: str, day: date, buffered: _Day, tz: str, closed_ns: int
+    ) -> list[Point]:
+        now = min(closed_ns, buffered.end_ns)
+        buffered.evaluated_to_ns = now
+        window = EvaluationWindow(day, day, buffered.start_ns, buffered.end_ns)
+        series = buffered.series()
+        points: list[Point] = []
+        for stack_id, stack in self._config.plants[plant_id].stacks.items():
+            if not stack.limits:
+                continue
+            prefix = f"{stack_id}/"
+            data = {k[len(prefix) :]: v for k, v in series.items() if k.startswith(prefix)}
+            reports = self._engine.evaluate_stack(
+                plant_id, stack_id, stack, data, window=window, tz=tz, now_ns=now
+            )
+            for report in reports:
+                self.latest[(plant_id, stack_id, report.pollutant)] = report
+                points += sta_points(report, buffered.start_ns, now)
+                points += [
+                    daily_point(report, record, tz, complete=now >= buffered.end_ns)
+                    for record in report.daily
+                    if record.date == day
+                ]
+        return points

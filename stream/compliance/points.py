@@ -1,0 +1,70 @@
+"""How compliance results are stored (measurements ``compliance_sta`` and ``compliance_daily``).
+
+=====================  ==========================================================================
+``compliance_sta``     tags ``plant``, ``stack``, ``pollutant``; fields ``normalised``,
+                       ``validated`` (mg/Nm³ at reference O2; absent when not valid), ``state``
+                       (valid, invalid, excluded), ``n_valid`` (readings); time = period start
+``compliance_daily``   tags ``plant``, ``stack``, ``pollutant``; fields ``validated_mean``,
+                       ``measured_mean`` (absent without valid STA), ``valid``, ``invalid_day``
+                       (bool), ``valid_hours``, ``valid_sta``, ``invalid_sta``,
+                       ``excluded_sta`` (int), ``complete`` (bool: the day is over); time =
+                       local midnight of the plant's day
+=====================  ==========================================================================
+
+Points are keyed by series and time, so re-evaluating a day overwrites its earlier results.
+"""
+
+from __future__ import annotations
+
+import math
+
+from stream.compliance.longterm import DailyRecord, local_day_bounds_ns
+from stream.compliance.report import PollutantReport
+from stream.storage.base import FieldValue, Point
+
+STA = "compliance_sta"
+DAILY = "compliance_daily"
+_STATE = ("valid", "invalid", "excluded")
+
+
+def _tags(report: PollutantReport) -> dict[str, str]:
+    return {"plant": report.plant, "stack": report.stack, "pollutant": report.pollutant}
+
+
+def sta_points(report: PollutantReport, start_ns: int, end_ns: int) -> list[Point]:
+    """The report's short-term averages that start in ``[start_ns, end_ns)``."""
+    if report.sta is None:
+        return []
+    tags = _tags(report)
+    s = report.sta
+    points = []
+    for i in range(len(s.start_ns)):
+        t = int(s.start_ns[i])
+        if not start_ns <= t < end_ns:
+            continue
+        fields: dict[str, FieldValue] = {
+            "state": _STATE[int(s.state[i])],
+            "n_valid": int(s.n_valid[i]),
+        }
+        if s.state[i] == 0 and math.isfinite(s.normalised[i]):
+            fields["normalised"] = float(s.normalised[i])
+            fields["validated"] = float(s.validated[i])
+        points.append(Point(STA, tags, fields, t))
+    return points
+
+
+def daily_point(report: PollutantReport, record: DailyRecord, tz: str, *, complete: bool) -> Point:
+    fields: dict[str, FieldValue] = {
+        "valid": record.valid,
+        "invalid_day": record.invalid_day,
+        "valid_hours": float(record.valid_hours),
+        "valid_sta": record.n_valid_sta,
+        "invalid_sta": record.n_invalid_sta,
+        "excluded_sta": record.n_excluded_sta,
+        "complete": complete,
+    }
+    if record.validated_mean is not None:
+        fields["validated_mean"] = float(record.validated_mean)
+    if record.measured_mean is not None:
+        fields["measured_mean"] = float(record.measured_mean)
+    return Point(DAILY, _tags(report), fields, local_day_bounds_ns(record.date, tz)[0])
