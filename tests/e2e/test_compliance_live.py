@@ -23,14 +23,16 @@ from tests.servers import InfluxServer, MosquittoServer
 
 DEMO = Path(__file__).parents[2] / "simulators" / "demo_plant.yaml"
 VIENNA = ZoneInfo("Europe/Vienna")
-DAY1 = datetime(2026, 1, 4, 23, tzinfo=UTC)  # 2026-01-05 00:00 in Europe/Vienna
+DAY1 = datetime(2026, 2, 28, 23, tzinfo=UTC)  # 2026-03-01 00:00 in Europe/Vienna
+DAYS = 31  # March 2026, with the 23-hour DST day on the 29th
+INTERVAL_S = 300
 
 
 def recording(config: PlantConfig) -> list[Reading]:
-    """Two plant days and five minutes of a third, with 4 h of NOx maintenance on day 1
-    (an invalid day under the LCP rule) and 2 h of O2 malfunction on day 2."""
+    """A month of plant days and five minutes of the next, with 4 h of NOx maintenance on
+    day 1 (an invalid day under the LCP rule) and 2 h of O2 malfunction on day 2."""
     start = int(DAY1.timestamp()) * NS_PER_S
-    end = start + (2 * 86_400 + 300) * NS_PER_S
+    end = start + (DAYS * 86_400 - 3600 + 300) * NS_PER_S  # DST: the month is 1 h short
     out = []
     for reading in PlantSimulator(config, seed=7, start_ns=start).stream(until_ns=end):
         hour = (reading.ts_ns - start) // (3600 * NS_PER_S)
@@ -65,7 +67,7 @@ def test_live_daily_validated_averages_equal_offline(
     raw = yaml.safe_load(DEMO.read_text())
     for stack in raw["plants"]["demo"]["stacks"].values():
         for sensor in stack["sensors"].values():
-            sensor["interval_s"] = 60
+            sensor["interval_s"] = INTERVAL_S
     (tmp_path / "plant.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True))
     config = PlantConfig.model_validate(raw)
     readings = recording(config)
@@ -75,8 +77,9 @@ def test_live_daily_validated_averages_equal_offline(
         for r in ComplianceEngine(config).evaluate(series_from_readings(readings))
         for d in r.daily
     }
-    days = ["2026-01-05", "2026-01-06"]
+    days = [f"2026-03-{d:02d}" for d in range(1, DAYS + 1)]
     assert offline[("boiler1", "nox", days[0])].invalid_day  # the test data is not trivial
+    assert len({k for k in offline if k[2] in days}) == DAYS * 6
 
     svc = ServiceProcess(
         tmp_path,
