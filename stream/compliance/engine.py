@@ -204,6 +204,7 @@ class ComplianceEngine:
             limits=limit,
             confidence_interval=ci,
             sta_period_s=comp.sta_period_s,
+            daily_limit_factor=comp.daily_limit_factor,
             sta_valid=int((sta.state == 0).sum()),
             sta_invalid=int((sta.state == 1).sum()),
             sta_excluded=int((sta.state == 2).sum()),

@@ -22,6 +22,7 @@ import numpy as np
 import structlog
 
 from stream.compliance.engine import ComplianceEngine, EvaluationWindow
+from stream.compliance.events import ComplianceEvent, day_events
 from stream.compliance.longterm import local_day_bounds_ns
 from stream.compliance.points import daily_point, sta_points
 from stream.compliance.report import PollutantReport
@@ -44,6 +45,7 @@ class _Day:
     end_ns: int
     readings: dict[SensorKey, dict[int, tuple[float, int]]] = field(default_factory=dict)
     evaluated_to_ns: int | None = None  # the "now" of the last evaluation
+    notified: set[tuple[str, ...]] = field(default_factory=set)  # events already handed on
 
     def merge(self, key: SensorKey, ts_ns: int, value: float, status: int) -> None:
         self.readings.setdefault(key, {})[ts_ns] = (value, status)
@@ -75,10 +77,12 @@ class LiveCompliance:
         *,
         lateness_s: float = 60.0,
         keep_days: int = 1,
+        on_event: Callable[[ComplianceEvent], None] | None = None,
     ) -> None:
         self._config = config
         self._engine = ComplianceEngine(config)
         self._load = load
+        self._on_event = on_event
         self._lateness_ns = int(lateness_s * NS_PER_S)
         self._keep_ns = keep_days * 86_400 * NS_PER_S
         self._plants = {
@@ -162,9 +166,35 @@ class LiveCompliance:
             for report in reports:
                 self.latest[(plant_id, stack_id, report.pollutant)] = report
                 points += sta_points(report, buffered.start_ns, now)
-                points += [
-                    daily_point(report, record, tz, complete=now >= buffered.end_ns)
-                    for record in report.daily
-                    if record.date == day
-                ]
+                complete = now >= buffered.end_ns
+                for record in report.daily:
+                    if record.date != day:
+                        continue
+                    points.append(daily_point(report, record, tz, complete=complete))
+                    for event in day_events(
+                        report,
+                        record,
+                        day_start_ns=buffered.start_ns,
+                        now_ns=now,
+                        complete=complete,
+                    ):
+                        points.append(event.to_point())
+                        self._notify(buffered, event)
         return points
+
+    def _notify(self, day: _Day, event: ComplianceEvent) -> None:
+        """Hand each event on once (re-evaluations repeat them; storage overwrites them)."""
+        key = (event.kind.value, event.plant, event.stack, event.pollutant, str(event.ts_ns))
+        if key in day.notified:
+            return
+        day.notified.add(key)
+        log.warning(
+            "compliance event",
+            kind=event.kind.value,
+            plant=event.plant,
+            stack=event.stack,
+            pollutant=event.pollutant,
+            message=event.message,
+        )
+        if self._on_event is not None:
+            self._on_event(event)

@@ -42,6 +42,7 @@ class PollutantReport:
     limits: EmissionLimit
     confidence_interval: float | None
     sta_period_s: int
+    daily_limit_factor: float
     sta_valid: int
     sta_invalid: int
     sta_excluded: int

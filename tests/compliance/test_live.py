@@ -7,10 +7,12 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pytest
 import yaml
 
 from simulators.plant import PlantSimulator
 from stream.compliance.engine import ComplianceEngine
+from stream.compliance.events import EVENTS, ComplianceEvent, EventKind
 from stream.compliance.live import LiveCompliance, Loader
 from stream.compliance.points import DAILY, STA
 from stream.model import NS_PER_S, Reading, SensorKey, Status
@@ -142,5 +144,46 @@ async def test_out_of_order_batches_converge(tmp_path: Path) -> None:
         for batch in batches:
             await feed(store, live, batch)
         assert_same(offline_days(cfg, rs), await stored_days(store))
+    finally:
+        await store.close()
+
+
+async def test_events_are_stored_and_handed_on_once(tmp_path: Path) -> None:
+    """Day 1 of boiler1 NOx has 4 invalid hours (LCP: invalid day). With a daily NOx limit of
+    50 mg/Nm3 the validated daily averages (~100) exceed 110 % of it, and while a day is
+    running the forecast raises pre-alarms."""
+    raw = yaml.safe_load(DEMO.read_text())
+    for stack in raw["plants"]["demo"]["stacks"].values():
+        for sensor in stack["sensors"].values():
+            sensor["interval_s"] = 300
+    raw["plants"]["demo"]["stacks"]["boiler1"]["limits"]["nox"] = {"daily": 50}
+    cfg = PlantConfig.model_validate(raw)
+    rs = readings(cfg)
+    store = SqliteStore(tmp_path / "s.db")
+    await store.start()
+    seen: list[ComplianceEvent] = []
+    try:
+        live = LiveCompliance(cfg, loader(store), lateness_s=0, on_event=seen.append)
+        hour = 3600 * NS_PER_S
+        for h in range(0, 50):
+            batch = [r for r in rs if h * hour <= r.ts_ns - START < (h + 1) * hour]
+            await feed(store, live, batch)
+            await feed(store, live, batch)  # a redelivery re-evaluates but repeats nothing
+        nox = [e for e in seen if (e.stack, e.pollutant) == ("boiler1", "nox")]
+        kinds = [e.kind for e in nox]
+        assert kinds.count(EventKind.INVALID_DAY) == 1
+        # Day 1 is invalid (it does not count), so only day 2 is a limit exceedance.
+        exceeded = [e for e in nox if e.kind is EventKind.DAILY_LIMIT_EXCEEDED]
+        assert len(exceeded) == 1
+        assert exceeded[0].limit == pytest.approx(55.0) and exceeded[0].value is not None
+        assert exceeded[0].value > 55.0
+        assert kinds.count(EventKind.FORECAST_PREALARM) >= 10
+        assert len(seen) == len(set(seen))
+        stored = await store.scan(
+            EVENTS, START, START + 3 * 86_400 * NS_PER_S, {"stack": "boiler1", "pollutant": "nox"}
+        )
+        assert sorted(p.tags["kind"] for p in stored) == sorted(k.value for k in kinds)
+        others = [e for e in seen if e.stack != "boiler1" or e.pollutant != "nox"]
+        assert all(e.kind is not EventKind.DAILY_LIMIT_EXCEEDED for e in others)
     finally:
         await store.close()
