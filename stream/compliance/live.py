@@ -28,7 +28,7 @@ from stream.compliance.points import daily_point, sta_points
 from stream.compliance.report import PollutantReport
 from stream.model import NS_PER_S, Reading, SensorKey, datetime_from_ns
 from stream.plant import PlantConfig
-from stream.series import STATUS_CODE, SensorSeries
+from stream.series import SensorSeries, series_from_readings
 from stream.storage.base import Point
 
 log = structlog.get_logger(__name__)
@@ -41,23 +41,37 @@ _TICK_NS = 1800 * NS_PER_S  # re-evaluate when a half-hour closes (hours are who
 
 @dataclass
 class _Day:
+    """Readings of one plant-local day, columnar (about 17 bytes a reading): appended as they
+    come, de-duplicated (same sensor and time: the last one wins, as in storage) when read."""
+
     start_ns: int
     end_ns: int
-    readings: dict[SensorKey, dict[int, tuple[float, int]]] = field(default_factory=dict)
+    chunks: dict[SensorKey, list[SensorSeries]] = field(default_factory=dict)
     evaluated_to_ns: int | None = None  # the "now" of the last evaluation
     notified: set[tuple[str, ...]] = field(default_factory=set)  # events already handed on
 
-    def merge(self, key: SensorKey, ts_ns: int, value: float, status: int) -> None:
-        self.readings.setdefault(key, {})[ts_ns] = (value, status)
+    def append(self, key: SensorKey, series: SensorSeries) -> None:
+        if len(series):
+            self.chunks.setdefault(key, []).append(series)
 
     def series(self) -> dict[str, SensorSeries]:
+        """Per ``stack/sensor``; compacts the chunks so memory stays one array per sensor."""
         out: dict[str, SensorSeries] = {}
-        for key, points in self.readings.items():
-            ts = np.fromiter(points.keys(), np.int64, len(points))
-            vs = np.fromiter((v for v, _ in points.values()), np.float64, len(points))
-            st = np.fromiter((s for _, s in points.values()), np.int8, len(points))
-            out[f"{key.stack}/{key.sensor}"] = SensorSeries(ts, vs, st)
+        for key, parts in self.chunks.items():
+            merged = parts[0] if len(parts) == 1 else _last_wins(parts)
+            self.chunks[key] = [merged]
+            out[f"{key.stack}/{key.sensor}"] = merged
         return out
+
+
+def _last_wins(parts: list[SensorSeries]) -> SensorSeries:
+    ts = np.concatenate([p.ts_ns for p in parts])
+    values = np.concatenate([p.values for p in parts])
+    status = np.concatenate([p.status for p in parts])
+    # np.unique keeps the first occurrence: look at the arrays back to front.
+    _, first_from_end = np.unique(ts[::-1], return_index=True)
+    keep = len(ts) - 1 - first_from_end
+    return SensorSeries(ts[keep], values[keep], status[keep])
 
 
 @dataclass
@@ -114,9 +128,12 @@ class LiveCompliance:
         for day in earliest:
             if day not in plant.days:
                 plant.days[day] = await self._load_day(plant_id, day, plant.tz)
+        by_day: dict[date, list[Reading]] = {}
         for r in batch:
-            day = datetime_from_ns(r.ts_ns).astimezone(zone).date()
-            plant.days[day].merge(r.key, r.ts_ns, r.value, STATUS_CODE[r.status])
+            by_day.setdefault(datetime_from_ns(r.ts_ns).astimezone(zone).date(), []).append(r)
+        for day, rs in by_day.items():
+            for key, s in series_from_readings(rs).items():
+                plant.days[day].append(key, s)
         assert plant.watermark_ns is not None
         closed = plant.watermark_ns - self._lateness_ns
         points: list[Point] = []
@@ -141,10 +158,7 @@ class LiveCompliance:
         start, end = local_day_bounds_ns(day, tz)
         buffered = _Day(start, end)
         for key, s in (await self._load(plant_id, start, end)).items():
-            for t, v, st in zip(
-                s.ts_ns.tolist(), s.values.tolist(), s.status.tolist(), strict=True
-            ):
-                buffered.merge(key, t, v, st)
+            buffered.append(key, s)
         return buffered
 
     def _evaluate(
