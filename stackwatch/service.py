@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import structlog
 import uvicorn
 
@@ -32,13 +33,13 @@ from simulators.plant import PlantSimulator
 from simulators.publisher import publish_simulation
 from stackwatch.security import production_problems
 from stackwatch.settings import Mode, ServiceSettings
-from stream.compliance.live import LiveCompliance, Loader
+from stream.compliance.live import LiveCompliance, Loader, SensorLoader
 from stream.envelope import Envelope
 from stream.model import SensorKey
 from stream.plant import PlantConfig, load_plant_config
 from stream.schema import READINGS
 from stream.series import SensorSeries, series_from_stored
-from stream.storage.base import Store
+from stream.storage.base import SeriesQuery, Store
 from stream.storage.influx import InfluxStore
 from stream.storage.settings import InfluxSettings
 from stream.storage.sqlite import SqliteStore
@@ -138,6 +139,21 @@ def _loader(store: Store) -> Loader:
     return load
 
 
+def _sensor_loader(store: Store) -> SensorLoader:
+    """One sensor's stored values in one query (QAL3 check channels: sparse, long ranges)."""
+
+    async def load(key: SensorKey, start_ns: int, end_ns: int) -> SensorSeries:
+        where = {"plant": key.plant, "stack": key.stack, "sensor": key.sensor}
+        rows = await store.series(SeriesQuery(READINGS, "value", start_ns, end_ns, where))
+        return SensorSeries(
+            np.fromiter((r.ts_ns for r in rows), np.int64, len(rows)),
+            np.fromiter((r.value for r in rows), np.float64, len(rows)),
+            np.zeros(len(rows), np.int8),
+        )
+
+    return load
+
+
 class Service:
     """One running StackWatch instance."""
 
@@ -175,6 +191,7 @@ class Service:
             self.config,
             _loader(store),
             lateness_s=s.service.compliance_lateness_s,
+            load_sensor=_sensor_loader(store),
         )
         writer = BatchWriter(
             store,

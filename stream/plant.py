@@ -36,7 +36,13 @@ from pydantic import (
 )
 
 from stream.compliance.averaging import CI_FRACTION
-from stream.compliance.config import Basis, Calibration, Conditions, StackCompliance
+from stream.compliance.config import (
+    Basis,
+    Calibration,
+    CheckChannel,
+    Conditions,
+    StackCompliance,
+)
 from stream.model import SensorKey
 
 Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
@@ -117,6 +123,11 @@ class SensorConfig(_Strict):
         "pressure and is converted to 273.15 K / 101.3 kPa with the T and p sensors.",
     )
     calibration: Calibration | None = None
+    check: CheckChannel | None = Field(
+        None,
+        description="This sensor reports zero/span checks of another analyser (QAL3); "
+        "it is not itself a measurement of the stack.",
+    )
 
     @field_validator("valid_range")
     @classmethod
@@ -215,6 +226,19 @@ class StackConfig(_Strict):
                     f"compliance.peripherals.{role}: sensor {chosen!r} measures "
                     f"{named.quantity.value}, not {role}"
                 )
+        for sensor_id, sensor in self.sensors.items():
+            if sensor.check is None:
+                continue
+            analyser = self.sensors.get(sensor.check.analyser)
+            if analyser is None or analyser.check is not None:
+                raise ValueError(
+                    f"sensors.{sensor_id}.check.analyser: no analyser {sensor.check.analyser!r}"
+                )
+            if analyser.quantity is not sensor.quantity:
+                raise ValueError(
+                    f"sensors.{sensor_id}.quantity: a check of {sensor.check.analyser!r} "
+                    f"measures {analyser.quantity.value}, not {sensor.quantity.value}"
+                )
         if self.limits:
             self._check_peripherals_present()
         return self
@@ -257,14 +281,15 @@ class StackConfig(_Strict):
     def pollutant_sensors(self, quantity: Quantity) -> list[str]:
         """The sensor(s) giving a pollutant: its own analyser, or for NOx without one the NO
         (and NO2) analysers, combined as NO2 (EN 14792 / IED: NOx expressed as NO2)."""
-        own = [sid for sid, s in self.sensors.items() if s.quantity is quantity]
+        measuring = {sid: s for sid, s in self.sensors.items() if s.check is None}
+        own = [sid for sid, s in measuring.items() if s.quantity is quantity]
         if own or quantity is not Quantity.NOX:
             return own
         return [
             sid
-            for sid, s in self.sensors.items()
+            for sid, s in measuring.items()
             if s.quantity in (Quantity.NO, Quantity.NO2)
-            and any(t.quantity is Quantity.NO for t in self.sensors.values())
+            and any(t.quantity is Quantity.NO for t in measuring.values())
         ]
 
     def peripheral(self, role: str) -> str | None:
@@ -273,8 +298,18 @@ class StackConfig(_Strict):
         chosen: str | None = getattr(self.compliance.peripherals, role)
         if chosen is not None:
             return chosen
-        matches = [sid for sid, s in self.sensors.items() if s.quantity.value == role]
+        matches = [
+            sid for sid, s in self.sensors.items() if s.quantity.value == role and s.check is None
+        ]
         return matches[0] if len(matches) == 1 else None
+
+    def check_channels(self, analyser: str) -> dict[str, CheckChannel]:
+        """The zero/span check sensors of an analyser, by sensor id."""
+        return {
+            sid: s.check
+            for sid, s in self.sensors.items()
+            if s.check is not None and s.check.analyser == analyser
+        }
 
 
 class PlantInfo(_Strict):

@@ -43,6 +43,20 @@ class Calibration(_Strict):
     )
 
 
+class CheckChannel(_Strict):
+    """Marks a sensor as the zero or span check result of an analyser (EN 14181 QAL3).
+
+    Each reading of this sensor is one check: the analyser's reading of the test gas, compared
+    with ``reference``. ``s_ams`` is the analyser's standard deviation from its QAL1
+    certificate; it scales the CUSUM drift and precision limits.
+    """
+
+    analyser: SensorId
+    point: Literal["zero", "span"]
+    reference: float
+    s_ams: float = Field(gt=0)
+
+
 class Peripherals(_Strict):
     """Which sensors of the stack give the peripheral quantities used for normalisation.
 

@@ -25,6 +25,7 @@ from stream.compliance.longterm import (
     monthly_averages,
     yearly_averages,
 )
+from stream.compliance.qal3_checks import qal3_events
 from stream.compliance.regimes import CriterionResult, lcp_criteria, wi_criteria
 from stream.compliance.report import PollutantReport, StaSeries
 from stream.compliance.types import Regime
@@ -125,12 +126,15 @@ class ComplianceEngine:
         window: EvaluationWindow,
         tz: str,
         now_ns: int | None = None,
+        qal3: bool = True,
     ) -> list[PollutantReport]:
+        """Reports of one stack over ``window``. ``qal3=False`` skips the QAL3 charts (the
+        live engine runs them over the whole check history instead of one day)."""
         comp = stack.compliance
         end_ns = window.end_ns
         if now_ns is not None:  # live: later periods are not over yet, so not missing either
             end_ns = max(window.start_ns, min(end_ns, align_down(now_ns, comp.sta_period_s)))
-        ctx = _StackContext(plant_id, stack_id, stack, dict(data), window, end_ns, tz, now_ns)
+        ctx = _StackContext(plant_id, stack_id, stack, dict(data), window, end_ns, tz, now_ns, qal3)
         chain = StackChain(
             stack, ctx.data, start_ns=window.start_ns, end_ns=end_ns, period_s=comp.sta_period_s
         )
@@ -187,7 +191,8 @@ class ComplianceEngine:
             kg = mass.mass_kg(sta.sta.start_ns, sta.standard, flow, comp.sta_period_s)
             mass_per_day = mass.mass_totals(sta.sta.start_ns, kg, ctx.tz).daily_kg
         weeks: list[calrange.WeekResult] = []
-        calibration = ctx.stack.sensors[ctx.stack.pollutant_sensors(quantity)[0]].calibration
+        analyser = ctx.stack.pollutant_sensors(quantity)[0]
+        calibration = ctx.stack.sensors[analyser].calibration
         if calibration is not None and calibration.upper is not None:
             weeks = calrange.weekly_results(
                 sta.sta.start_ns, sta.normalised, sta.valid, calibration.upper, ctx.tz
@@ -217,6 +222,7 @@ class ComplianceEngine:
             mass_kg_per_day=mass_per_day,
             calibration_weeks=weeks,
             forecast=forecast,
+            qal3_events=qal3_events(ctx.stack, analyser, ctx.data) if ctx.qal3 else (),
             sta=StaSeries(sta.sta.start_ns, sta.normalised, val, sta.state, sta.sta.n_valid),
         )
 
@@ -265,6 +271,7 @@ class _StackContext:
     end_ns: int  # end of the evaluated periods (earlier than the window's end when live)
     tz: str
     now_ns: int | None
+    qal3: bool
 
 
 def _forecast(

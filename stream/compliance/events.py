@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from stream.compliance.longterm import DailyRecord
+from stream.compliance.qal3 import Qal3Event
 from stream.compliance.report import PollutantReport
 from stream.compliance.types import Regime
 from stream.storage.base import FieldValue, Point
@@ -24,6 +25,8 @@ class EventKind(StrEnum):
     DAILY_LIMIT_EXCEEDED = "daily_limit_exceeded"  # a complete, valid day over its daily limit
     FORECAST_PREALARM = "forecast_prealarm"  # today's projection exceeds the daily ELV (C9)
     INVALID_DAY = "invalid_day"  # too many invalid STA: the day does not count (C4)
+    QAL3_DRIFT = "qal3_drift"  # zero/span CUSUM drift out of control: adjust the AMS (C8)
+    QAL3_PRECISION = "qal3_precision"  # zero/span precision decreased: find the cause
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,20 @@ class ComplianceEvent:
             "kind": self.kind.value,
         }
         return Point(EVENTS, tags, fields, self.ts_ns)
+
+
+def qal3_event(plant: str, stack: str, pollutant: str, event: Qal3Event) -> ComplianceEvent:
+    kind = EventKind.QAL3_DRIFT if event.kind == "drift" else EventKind.QAL3_PRECISION
+    return ComplianceEvent(
+        kind,
+        plant,
+        stack,
+        pollutant,
+        event.ts_ns,
+        f"{pollutant.upper()} {plant}/{stack}: {event.message}",
+        value=event.statistic,
+        limit=event.limit,
+    )
 
 
 def day_events(

@@ -22,9 +22,10 @@ import numpy as np
 import structlog
 
 from stream.compliance.engine import ComplianceEngine, EvaluationWindow
-from stream.compliance.events import ComplianceEvent, day_events
+from stream.compliance.events import ComplianceEvent, day_events, qal3_event
 from stream.compliance.longterm import local_day_bounds_ns
 from stream.compliance.points import daily_point, sta_points
+from stream.compliance.qal3_checks import qal3_events
 from stream.compliance.report import PollutantReport
 from stream.model import NS_PER_S, Reading, SensorKey, datetime_from_ns
 from stream.plant import PlantConfig
@@ -35,6 +36,8 @@ log = structlog.get_logger(__name__)
 
 #: ``load(plant, start_ns, end_ns)``: the stored readings of a plant in a time range.
 Loader = Callable[[str, int, int], Awaitable[dict[SensorKey, SensorSeries]]]
+#: ``load_sensor(key, start_ns, end_ns)``: one sensor's stored readings (sparse QAL3 checks).
+SensorLoader = Callable[[SensorKey, int, int], Awaitable[SensorSeries]]
 
 _TICK_NS = 1800 * NS_PER_S  # re-evaluate when a half-hour closes (hours are whole half-hours)
 
@@ -79,6 +82,7 @@ class _Plant:
     tz: str
     watermark_ns: int | None = None
     days: dict[date, _Day] = field(default_factory=dict)
+    qal3_notified: set[tuple[str, ...]] = field(default_factory=set)
 
 
 class LiveCompliance:
@@ -92,11 +96,15 @@ class LiveCompliance:
         lateness_s: float = 60.0,
         keep_days: int = 1,
         on_event: Callable[[ComplianceEvent], None] | None = None,
+        load_sensor: SensorLoader | None = None,
+        qal3_history_days: int = 400,
     ) -> None:
         self._config = config
         self._engine = ComplianceEngine(config)
         self._load = load
         self._on_event = on_event
+        self._load_sensor = load_sensor
+        self._qal3_history_ns = qal3_history_days * 86_400 * NS_PER_S
         self._lateness_ns = int(lateness_s * NS_PER_S)
         self._keep_ns = keep_days * 86_400 * NS_PER_S
         self._plants = {
@@ -142,6 +150,37 @@ class LiveCompliance:
                 points += self._evaluate(plant_id, day, buffered, plant.tz, closed)
         for day in [d for d, b in plant.days.items() if b.end_ns + self._keep_ns < closed]:
             del plant.days[day]
+        if self._load_sensor is not None:
+            points += await self._qal3(plant_id, plant, batch)
+        return points
+
+    async def _qal3(self, plant_id: str, plant: _Plant, batch: list[Reading]) -> list[Point]:
+        """Re-run the control charts of each analyser that got a check in ``batch`` over its
+        whole recent check history (CUSUM state spans months; checks are sparse)."""
+        assert self._load_sensor is not None
+        stacks = self._config.plants[plant_id].stacks
+        newest: dict[tuple[str, str], int] = {}
+        for r in batch:
+            check = stacks[r.stack].sensors[r.sensor].check
+            if check is not None:
+                key = (r.stack, check.analyser)
+                newest[key] = max(newest.get(key, r.ts_ns), r.ts_ns)
+        points: list[Point] = []
+        for (stack_id, analyser), ts in newest.items():
+            stack = stacks[stack_id]
+            start = ts - self._qal3_history_ns
+            data = {
+                sid: await self._load_sensor(SensorKey(plant_id, stack_id, sid), start, ts + 1)
+                for sid in stack.check_channels(analyser)
+            }
+            pollutant = stack.sensors[analyser].quantity.value
+            for found in qal3_events(stack, analyser, data):
+                event = qal3_event(plant_id, stack_id, pollutant, found)
+                points.append(event.to_point())
+                seen = (event.kind.value, stack_id, analyser, str(event.ts_ns))
+                if seen not in plant.qal3_notified:
+                    plant.qal3_notified.add(seen)
+                    self._hand_on(event)
         return points
 
     @staticmethod
@@ -175,7 +214,7 @@ class LiveCompliance:
             prefix = f"{stack_id}/"
             data = {k[len(prefix) :]: v for k, v in series.items() if k.startswith(prefix)}
             reports = self._engine.evaluate_stack(
-                plant_id, stack_id, stack, data, window=window, tz=tz, now_ns=now
+                plant_id, stack_id, stack, data, window=window, tz=tz, now_ns=now, qal3=False
             )
             for report in reports:
                 self.latest[(plant_id, stack_id, report.pollutant)] = report
@@ -199,15 +238,16 @@ class LiveCompliance:
     def _notify(self, day: _Day, event: ComplianceEvent) -> None:
         """Hand each event on once (re-evaluations repeat them; storage overwrites them)."""
         key = (event.kind.value, event.plant, event.stack, event.pollutant, str(event.ts_ns))
-        if key in day.notified:
-            return
-        day.notified.add(key)
+        if key not in day.notified:
+            day.notified.add(key)
+            self._hand_on(event)
+
+    def _hand_on(self, event: ComplianceEvent) -> None:
+        # structlog's console renderer reserves "stack" for tracebacks: use "source".
         log.warning(
             "compliance event",
             kind=event.kind.value,
-            plant=event.plant,
-            stack=event.stack,
-            pollutant=event.pollutant,
+            source=f"{event.plant}/{event.stack}/{event.pollutant}",
             message=event.message,
         )
         if self._on_event is not None:

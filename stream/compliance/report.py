@@ -14,7 +14,9 @@ import numpy.typing as npt
 from stream.compliance.calrange import WeekResult
 from stream.compliance.forecast import Forecast
 from stream.compliance.longterm import DailyRecord, InvalidDayEvent, PeriodAverage
+from stream.compliance.qal3 import Qal3Event
 from stream.compliance.regimes import CriterionResult
+from stream.model import datetime_from_ns
 from stream.plant import EmissionLimit
 
 
@@ -55,6 +57,7 @@ class PollutantReport:
     mass_kg_per_day: dict[date, float] | None
     calibration_weeks: Sequence[WeekResult]
     forecast: Forecast | None
+    qal3_events: Sequence[Qal3Event] = ()
     #: The short-term averages behind the report (for storage and charts; not in the JSON).
     sta: StaSeries | None = field(default=None, compare=False, repr=False)
 
@@ -133,6 +136,17 @@ def to_json(report: PollutantReport) -> dict[str, Any]:
             }
             for w in report.calibration_weeks
         ],
+        "qal3_events": [
+            {
+                "time": datetime_from_ns(e.ts_ns).isoformat(),
+                "point": e.point,
+                "kind": e.kind,
+                "statistic": _num(e.statistic, 4),
+                "limit": _num(e.limit, 4),
+                "message": e.message,
+            }
+            for e in report.qal3_events
+        ],
         "forecast": None
         if report.forecast is None
         else {
@@ -187,5 +201,7 @@ def to_table(reports: Sequence[PollutantReport]) -> str:
             )
         for e in r.events:
             out.append(f"  event {e.date.isoformat()}: {e.message}")
+        for q in r.qal3_events:
+            out.append(f"  QAL3 {datetime_from_ns(q.ts_ns).isoformat()}: {q.message}")
         out.append("")
     return "\n".join(out)

@@ -56,6 +56,7 @@ REPORT_KEYS = {
     "compliant",
     "mass_kg_per_day",
     "calibration_range_weeks",
+    "qal3_events",
     "forecast",
 }
 DAILY_KEYS = {
