@@ -17,7 +17,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import structlog
 import uvicorn
 
@@ -33,13 +32,10 @@ from simulators.plant import PlantSimulator
 from simulators.publisher import publish_simulation
 from stackwatch.security import production_problems
 from stackwatch.settings import Mode, ServiceSettings
-from stream.compliance.live import LiveCompliance, Loader, SensorLoader
+from stream.compliance.live import LiveCompliance
 from stream.envelope import Envelope
-from stream.model import SensorKey
 from stream.plant import PlantConfig, load_plant_config
-from stream.schema import READINGS
-from stream.series import SensorSeries, series_from_stored
-from stream.storage.base import SeriesQuery, Store
+from stream.storage.base import Store
 from stream.storage.influx import InfluxStore
 from stream.storage.settings import InfluxSettings
 from stream.storage.sqlite import SqliteStore
@@ -130,30 +126,6 @@ async def _broker(settings: Settings) -> AsyncIterator[MqttSettings]:
         yield settings.mqtt.model_copy(update={"url": broker.url, "protocol": MqttProtocol.V311})
 
 
-def _loader(store: Store) -> Loader:
-    """Stored readings of a plant in a time range, for the live compliance engine."""
-
-    async def load(plant: str, start_ns: int, end_ns: int) -> dict[SensorKey, SensorSeries]:
-        return series_from_stored(await store.scan(READINGS, start_ns, end_ns, {"plant": plant}))
-
-    return load
-
-
-def _sensor_loader(store: Store) -> SensorLoader:
-    """One sensor's stored values in one query (QAL3 check channels: sparse, long ranges)."""
-
-    async def load(key: SensorKey, start_ns: int, end_ns: int) -> SensorSeries:
-        where = {"plant": key.plant, "stack": key.stack, "sensor": key.sensor}
-        rows = await store.series(SeriesQuery(READINGS, "value", start_ns, end_ns, where))
-        return SensorSeries(
-            np.fromiter((r.ts_ns for r in rows), np.int64, len(rows)),
-            np.fromiter((r.value for r in rows), np.float64, len(rows)),
-            np.zeros(len(rows), np.int8),
-        )
-
-    return load
-
-
 class Service:
     """One running StackWatch instance."""
 
@@ -189,9 +161,8 @@ class Service:
         queue: asyncio.Queue[Envelope] = asyncio.Queue(maxsize=s.service.queue_size)
         live = LiveCompliance(
             self.config,
-            _loader(store),
+            store,
             lateness_s=s.service.compliance_lateness_s,
-            load_sensor=_sensor_loader(store),
         )
         writer = BatchWriter(
             store,

@@ -8,6 +8,7 @@ on hourly short-term averages with at most 3 invalid hours a day; waste incinera
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -40,6 +41,10 @@ class Calibration(_Strict):
     )
     uncertainty: float | None = Field(
         None, ge=0, description="Uncertainty from the QAL2 (used when ci_source is qal2)."
+    )
+    valid_from: date | None = Field(
+        None,
+        description="Date of the QAL2 or the last AST: the calibration-range counter starts there.",
     )
 
 

@@ -186,10 +186,10 @@ class ComplianceEngine:
             )
         else:
             criteria = self._wi_criteria(ctx, quantity, limit, sta=sta, val=val, daily=daily, ci=ci)
-        mass_per_day = None
+        totals, kg = None, None
         if flow is not None:
             kg = mass.mass_kg(sta.sta.start_ns, sta.standard, flow, comp.sta_period_s)
-            mass_per_day = mass.mass_totals(sta.sta.start_ns, kg, ctx.tz).daily_kg
+            totals = mass.mass_totals(sta.sta.start_ns, kg, ctx.tz)
         weeks: list[calrange.WeekResult] = []
         analyser = ctx.stack.pollutant_sensors(quantity)[0]
         calibration = ctx.stack.sensors[analyser].calibration
@@ -219,11 +219,12 @@ class ComplianceEngine:
             invalid_days=sum(1 for d in daily if d.invalid_day),
             events=invalid_day_events(daily, max_per_year=comp.max_invalid_days_per_year),
             criteria=criteria,
-            mass_kg_per_day=mass_per_day,
+            mass_kg_per_day=None if totals is None else totals.daily_kg,
+            mass_kg_per_year=None if totals is None else totals.yearly_kg,
             calibration_weeks=weeks,
             forecast=forecast,
             qal3_events=qal3_events(ctx.stack, analyser, ctx.data) if ctx.qal3 else (),
-            sta=StaSeries(sta.sta.start_ns, sta.normalised, val, sta.state, sta.sta.n_valid),
+            sta=StaSeries(sta.sta.start_ns, sta.normalised, val, sta.state, sta.sta.n_valid, kg),
         )
 
     @staticmethod

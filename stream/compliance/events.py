@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from stream.compliance.calrange import CalibrationRangeCounter, WeekResult
 from stream.compliance.longterm import DailyRecord
 from stream.compliance.qal3 import Qal3Event
 from stream.compliance.report import PollutantReport
@@ -25,6 +26,8 @@ class EventKind(StrEnum):
     DAILY_LIMIT_EXCEEDED = "daily_limit_exceeded"  # a complete, valid day over its daily limit
     FORECAST_PREALARM = "forecast_prealarm"  # today's projection exceeds the daily ELV (C9)
     INVALID_DAY = "invalid_day"  # too many invalid STA: the day does not count (C4)
+    INVALID_DAYS_EXCEEDED = "invalid_days_exceeded"  # > 10 invalid days in a year (C4)
+    CALIBRATION_RANGE = "calibration_range"  # a week with STA above the QAL2 range (C10)
     QAL3_DRIFT = "qal3_drift"  # zero/span CUSUM drift out of control: adjust the AMS (C8)
     QAL3_PRECISION = "qal3_precision"  # zero/span precision decreased: find the cause
 
@@ -66,6 +69,45 @@ def qal3_event(plant: str, stack: str, pollutant: str, event: Qal3Event) -> Comp
         f"{pollutant.upper()} {plant}/{stack}: {event.message}",
         value=event.statistic,
         limit=event.limit,
+    )
+
+
+def invalid_days_exceeded(
+    report: PollutantReport, record: DailyRecord, count: int, ts_ns: int, limit: int
+) -> ComplianceEvent:
+    """IED Annex V Part 3 pt 10 / Annex VI Part 8: more than ``limit`` invalid days a year."""
+    return ComplianceEvent(
+        EventKind.INVALID_DAYS_EXCEEDED,
+        report.plant,
+        report.stack,
+        report.pollutant,
+        ts_ns,
+        f"{report.pollutant.upper()} {report.plant}/{report.stack}: {count} invalid days in "
+        f"{record.date.year} (more than {limit}): the measuring system's reliability must be "
+        "improved",
+        value=float(count),
+        limit=float(limit),
+    )
+
+
+def calibration_range_event(
+    report: PollutantReport,
+    week: WeekResult,
+    counter: CalibrationRangeCounter,
+    message: str,
+    ts_ns: int,
+) -> ComplianceEvent:
+    """EN 14181 §6.5 / BEP S10: a week with STA above 1.1 × the QAL2 range (C10)."""
+    return ComplianceEvent(
+        EventKind.CALIBRATION_RANGE,
+        report.plant,
+        report.stack,
+        report.pollutant,
+        ts_ns,
+        f"{report.pollutant.upper()} {report.plant}/{report.stack}: {message} "
+        f"(S10 = {counter.s10}{', new QAL2 required' if counter.new_qal2_required else ''})",
+        value=week.fraction_outside,
+        limit=float(counter.s10),
     )
 
 

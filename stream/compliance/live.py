@@ -13,7 +13,7 @@ data.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -21,23 +21,27 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import structlog
 
+from stream.compliance import calrange
 from stream.compliance.engine import ComplianceEngine, EvaluationWindow
-from stream.compliance.events import ComplianceEvent, day_events, qal3_event
-from stream.compliance.longterm import local_day_bounds_ns
-from stream.compliance.points import daily_point, sta_points
+from stream.compliance.events import (
+    ComplianceEvent,
+    calibration_range_event,
+    day_events,
+    invalid_days_exceeded,
+    qal3_event,
+)
+from stream.compliance.longterm import DailyRecord, local_day_bounds_ns
+from stream.compliance.points import DAILY, STA, daily_point, sta_points
 from stream.compliance.qal3_checks import qal3_events
 from stream.compliance.report import PollutantReport
 from stream.model import NS_PER_S, Reading, SensorKey, datetime_from_ns
-from stream.plant import PlantConfig
-from stream.series import SensorSeries, series_from_readings
-from stream.storage.base import Point
+from stream.plant import PlantConfig, Quantity, StackConfig
+from stream.schema import READINGS
+from stream.series import SensorSeries, series_from_readings, series_from_stored
+from stream.storage.base import Point, SeriesQuery, Store
 
 log = structlog.get_logger(__name__)
 
-#: ``load(plant, start_ns, end_ns)``: the stored readings of a plant in a time range.
-Loader = Callable[[str, int, int], Awaitable[dict[SensorKey, SensorSeries]]]
-#: ``load_sensor(key, start_ns, end_ns)``: one sensor's stored readings (sparse QAL3 checks).
-SensorLoader = Callable[[SensorKey, int, int], Awaitable[SensorSeries]]
 
 _TICK_NS = 1800 * NS_PER_S  # re-evaluate when a half-hour closes (hours are whole half-hours)
 
@@ -91,19 +95,17 @@ class LiveCompliance:
     def __init__(
         self,
         config: PlantConfig,
-        load: Loader,
+        store: Store,
         *,
         lateness_s: float = 60.0,
         keep_days: int = 1,
         on_event: Callable[[ComplianceEvent], None] | None = None,
-        load_sensor: SensorLoader | None = None,
         qal3_history_days: int = 400,
     ) -> None:
         self._config = config
         self._engine = ComplianceEngine(config)
-        self._load = load
+        self._store = store
         self._on_event = on_event
-        self._load_sensor = load_sensor
         self._qal3_history_ns = qal3_history_days * 86_400 * NS_PER_S
         self._lateness_ns = int(lateness_s * NS_PER_S)
         self._keep_ns = keep_days * 86_400 * NS_PER_S
@@ -147,17 +149,15 @@ class LiveCompliance:
         points: list[Point] = []
         for day, buffered in sorted(plant.days.items()):
             if self._needs_evaluation(buffered, closed, earliest.get(day)):
-                points += self._evaluate(plant_id, day, buffered, plant.tz, closed)
+                points += await self._evaluate(plant_id, day, buffered, plant.tz, closed)
         for day in [d for d, b in plant.days.items() if b.end_ns + self._keep_ns < closed]:
             del plant.days[day]
-        if self._load_sensor is not None:
-            points += await self._qal3(plant_id, plant, batch)
+        points += await self._qal3(plant_id, plant, batch)
         return points
 
     async def _qal3(self, plant_id: str, plant: _Plant, batch: list[Reading]) -> list[Point]:
         """Re-run the control charts of each analyser that got a check in ``batch`` over its
         whole recent check history (CUSUM state spans months; checks are sparse)."""
-        assert self._load_sensor is not None
         stacks = self._config.plants[plant_id].stacks
         newest: dict[tuple[str, str], int] = {}
         for r in batch:
@@ -170,7 +170,7 @@ class LiveCompliance:
             stack = stacks[stack_id]
             start = ts - self._qal3_history_ns
             data = {
-                sid: await self._load_sensor(SensorKey(plant_id, stack_id, sid), start, ts + 1)
+                sid: await self._sensor_values(SensorKey(plant_id, stack_id, sid), start, ts + 1)
                 for sid in stack.check_channels(analyser)
             }
             pollutant = stack.sensors[analyser].quantity.value
@@ -196,11 +196,23 @@ class LiveCompliance:
     async def _load_day(self, plant_id: str, day: date, tz: str) -> _Day:
         start, end = local_day_bounds_ns(day, tz)
         buffered = _Day(start, end)
-        for key, s in (await self._load(plant_id, start, end)).items():
+        stored = await self._store.scan(READINGS, start, end, {"plant": plant_id})
+        for key, s in series_from_stored(stored).items():
             buffered.append(key, s)
         return buffered
 
-    def _evaluate(
+    async def _sensor_values(self, key: SensorKey, start_ns: int, end_ns: int) -> SensorSeries:
+        """One sensor's stored values in one query (check channels: sparse, long ranges; their
+        status is not needed, every check reading counts)."""
+        where = {"plant": key.plant, "stack": key.stack, "sensor": key.sensor}
+        rows = await self._store.series(SeriesQuery(READINGS, "value", start_ns, end_ns, where))
+        return SensorSeries(
+            np.fromiter((r.ts_ns for r in rows), np.int64, len(rows)),
+            np.fromiter((r.value for r in rows), np.float64, len(rows)),
+            np.zeros(len(rows), np.int8),
+        )
+
+    async def _evaluate(
         self, plant_id: str, day: date, buffered: _Day, tz: str, closed_ns: int
     ) -> list[Point]:
         now = min(closed_ns, buffered.end_ns)
@@ -233,7 +245,79 @@ class LiveCompliance:
                     ):
                         points.append(event.to_point())
                         self._notify(buffered, event)
+                    if complete:
+                        for event in await self._period_events(stack, report, record, buffered):
+                            points.append(event.to_point())
+                            self._notify(buffered, event)
         return points
+
+    async def _period_events(
+        self, stack: StackConfig, report: PollutantReport, record: DailyRecord, day: _Day
+    ) -> list[ComplianceEvent]:
+        """Events over longer periods, at the end of a day: the yearly invalid-day counter and
+        the weekly valid-calibration-range counter (from the stored results of earlier days)."""
+        events: list[ComplianceEvent] = []
+        tz = self._config.plants[report.plant].timezone
+        where = {"plant": report.plant, "stack": report.stack, "pollutant": report.pollutant}
+        comp = stack.compliance
+        if record.invalid_day:
+            year_start = local_day_bounds_ns(date(record.date.year, 1, 1), tz)[0]
+            earlier = await self._store.series(
+                SeriesQuery(DAILY, "invalid_day_count", year_start, day.start_ns, where)
+            )
+            count = int(sum(r.value for r in earlier)) + 1
+            if count > comp.max_invalid_days_per_year:
+                events.append(
+                    invalid_days_exceeded(
+                        report, record, count, day.start_ns, comp.max_invalid_days_per_year
+                    )
+                )
+        analyser = stack.sensors[stack.pollutant_sensors(Quantity(report.pollutant))[0]]
+        upper = analyser.calibration.upper if analyser.calibration else None
+        if upper is not None and record.date.isoweekday() == 7 and report.sta is not None:
+            events += await self._calibration_range(report, upper, day, where, tz)
+        return events
+
+    async def _calibration_range(
+        self, report: PollutantReport, upper: float, day: _Day, where: dict[str, str], tz: str
+    ) -> list[ComplianceEvent]:
+        """EN 14181 §6.5 / BEP S10 at the end of an ISO week, over the weeks since the last
+        QAL2 or AST (``calibration.valid_from``; at most a year back)."""
+        assert report.sta is not None
+        stack = self._config.plants[report.plant].stacks[report.stack]
+        analyser = stack.sensors[stack.pollutant_sensors(Quantity(report.pollutant))[0]]
+        assert analyser.calibration is not None
+        start = day.end_ns - 371 * 86_400 * NS_PER_S
+        if analyser.calibration.valid_from is not None:
+            start = max(start, local_day_bounds_ns(analyser.calibration.valid_from, tz)[0])
+        earlier = await self._store.series(
+            SeriesQuery(STA, "normalised", start, day.start_ns, where)
+        )
+        today = report.sta.state == 0
+        starts = np.concatenate(
+            [
+                np.fromiter((r.ts_ns for r in earlier), np.int64, len(earlier)),
+                report.sta.start_ns[today],
+            ]
+        )
+        values = np.concatenate(
+            [
+                np.fromiter((r.value for r in earlier), np.float64, len(earlier)),
+                report.sta.normalised[today],
+            ]
+        )
+        weeks = calrange.weekly_results(starts, values, np.ones(len(starts), bool), upper, tz)
+        counter = calrange.CalibrationRangeCounter(tz)
+        messages: list[str] = []
+        for week in weeks:
+            messages = counter.add(week)
+        this_week = weeks[-1] if weeks else None
+        current = calrange.iso_week_start_ns(day.start_ns, tz)
+        if this_week is None or this_week.week_start_ns != current or not messages:
+            return []
+        return [
+            calibration_range_event(report, this_week, counter, " ".join(messages), day.start_ns)
+        ]
 
     def _notify(self, day: _Day, event: ComplianceEvent) -> None:
         """Hand each event on once (re-evaluations repeat them; storage overwrites them)."""

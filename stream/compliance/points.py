@@ -3,11 +3,13 @@
 =====================  ==========================================================================
 ``compliance_sta``     tags ``plant``, ``stack``, ``pollutant``; fields ``normalised``,
                        ``validated`` (mg/Nm³ at reference O2; absent when not valid), ``state``
-                       (valid, invalid, excluded), ``n_valid`` (readings); time = period start
+                       (valid, invalid, excluded), ``n_valid`` (readings), ``mass_kg``
+                       (emitted in the period, with a flow sensor); time = period start
 ``compliance_daily``   tags ``plant``, ``stack``, ``pollutant``; fields ``validated_mean``,
                        ``measured_mean`` (absent without valid STA), ``valid``, ``invalid_day``
                        (bool), ``valid_hours``, ``valid_sta``, ``invalid_sta``,
-                       ``excluded_sta`` (int), ``complete`` (bool: the day is over); time =
+                       ``excluded_sta``, ``invalid_day_count`` (int, 0 or 1), ``complete``
+                       (bool: the day is over); time =
                        local midnight of the plant's day
 =====================  ==========================================================================
 
@@ -49,6 +51,8 @@ def sta_points(report: PollutantReport, start_ns: int, end_ns: int) -> list[Poin
         if s.state[i] == 0 and math.isfinite(s.normalised[i]):
             fields["normalised"] = float(s.normalised[i])
             fields["validated"] = float(s.validated[i])
+        if s.mass_kg is not None and math.isfinite(s.mass_kg[i]):
+            fields["mass_kg"] = float(s.mass_kg[i])
         points.append(Point(STA, tags, fields, t))
     return points
 
@@ -61,6 +65,7 @@ def daily_point(report: PollutantReport, record: DailyRecord, tz: str, *, comple
         "valid_sta": record.n_valid_sta,
         "invalid_sta": record.n_invalid_sta,
         "excluded_sta": record.n_excluded_sta,
+        "invalid_day_count": int(record.invalid_day),  # summable: invalid days of a year
         "complete": complete,
     }
     if record.validated_mean is not None:

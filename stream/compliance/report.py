@@ -30,6 +30,7 @@ class StaSeries:
     validated: npt.NDArray[np.float64]
     state: npt.NDArray[np.int8]
     n_valid: npt.NDArray[np.int64]
+    mass_kg: npt.NDArray[np.float64] | None = None  # emitted in the period (with a flow sensor)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class PollutantReport:
     events: Sequence[InvalidDayEvent]
     criteria: Sequence[CriterionResult]
     mass_kg_per_day: dict[date, float] | None
+    mass_kg_per_year: dict[int, float] | None
     calibration_weeks: Sequence[WeekResult]
     forecast: Forecast | None
     qal3_events: Sequence[Qal3Event] = ()
@@ -126,6 +128,9 @@ def to_json(report: PollutantReport) -> dict[str, Any]:
         "mass_kg_per_day": None
         if report.mass_kg_per_day is None
         else {d.isoformat(): _num(kg, 3) for d, kg in sorted(report.mass_kg_per_day.items())},
+        "mass_kg_per_year": None
+        if report.mass_kg_per_year is None
+        else {str(y): _num(kg, 3) for y, kg in sorted(report.mass_kg_per_year.items())},
         "calibration_range_weeks": [
             {
                 "week_start_ns": w.week_start_ns,

@@ -55,6 +55,7 @@ REPORT_KEYS = {
     "criteria",
     "compliant",
     "mass_kg_per_day",
+    "mass_kg_per_year",
     "calibration_range_weeks",
     "qal3_events",
     "forecast",

@@ -13,12 +13,12 @@ import yaml
 from simulators.plant import PlantSimulator
 from stream.compliance.engine import ComplianceEngine
 from stream.compliance.events import EVENTS, ComplianceEvent, EventKind
-from stream.compliance.live import LiveCompliance, Loader
+from stream.compliance.live import LiveCompliance
 from stream.compliance.points import DAILY, STA
-from stream.model import NS_PER_S, Reading, SensorKey, Status
+from stream.model import NS_PER_S, Reading, Status
 from stream.plant import PlantConfig
-from stream.schema import READINGS, reading_to_point
-from stream.series import SensorSeries, series_from_readings, series_from_stored
+from stream.schema import reading_to_point
+from stream.series import series_from_readings
 from stream.storage.base import Point
 from stream.storage.sqlite import SqliteStore
 
@@ -42,13 +42,6 @@ def readings(cfg: PlantConfig) -> list[Reading]:
         bad = r.stack == "boiler1" and r.sensor == "nox" and 1 <= hour < 5
         out.append(replace(r, status=Status.MALFUNCTION) if bad else r)
     return out
-
-
-def loader(store: SqliteStore) -> Loader:
-    async def load(plant: str, start: int, end: int) -> dict[SensorKey, SensorSeries]:
-        return series_from_stored(await store.scan(READINGS, start, end, {"plant": plant}))
-
-    return load
 
 
 async def feed(store: SqliteStore, live: LiveCompliance, batch: list[Reading]) -> None:
@@ -103,7 +96,7 @@ async def test_in_order_hourly_batches(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.db")
     await store.start()
     try:
-        live = LiveCompliance(cfg, loader(store), lateness_s=0)
+        live = LiveCompliance(cfg, store, lateness_s=0)
         hour = 3600 * NS_PER_S
         for h in range(0, 50):
             await feed(store, live, [r for r in rs if h * hour <= r.ts_ns - START < (h + 1) * hour])
@@ -123,9 +116,9 @@ async def test_restart_mid_day_reloads_the_day_from_the_store(tmp_path: Path) ->
     await store.start()
     try:
         half = START + 30 * 3600 * NS_PER_S  # in the middle of day 2
-        live = LiveCompliance(cfg, loader(store), lateness_s=0)
+        live = LiveCompliance(cfg, store, lateness_s=0)
         await feed(store, live, [r for r in rs if r.ts_ns < half])
-        restarted = LiveCompliance(cfg, loader(store), lateness_s=0)  # empty memory
+        restarted = LiveCompliance(cfg, store, lateness_s=0)  # empty memory
         await feed(store, restarted, [r for r in rs if r.ts_ns >= half])
         assert_same(offline_days(cfg, rs), await stored_days(store))
     finally:
@@ -138,7 +131,7 @@ async def test_out_of_order_batches_converge(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.db")
     await store.start()
     try:
-        live = LiveCompliance(cfg, loader(store), lateness_s=0)
+        live = LiveCompliance(cfg, store, lateness_s=0)
         batches = [rs[i : i + 500] for i in range(0, len(rs), 500)]
         random.Random(1).shuffle(batches)
         for batch in batches:
@@ -163,7 +156,7 @@ async def test_events_are_stored_and_handed_on_once(tmp_path: Path) -> None:
     await store.start()
     seen: list[ComplianceEvent] = []
     try:
-        live = LiveCompliance(cfg, loader(store), lateness_s=0, on_event=seen.append)
+        live = LiveCompliance(cfg, store, lateness_s=0, on_event=seen.append)
         hour = 3600 * NS_PER_S
         for h in range(0, 50):
             batch = [r for r in rs if h * hour <= r.ts_ns - START < (h + 1) * hour]

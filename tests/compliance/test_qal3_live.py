@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from stream.compliance.engine import ComplianceEngine
 from stream.compliance.events import EVENTS, ComplianceEvent, EventKind
-from stream.compliance.live import LiveCompliance, Loader, SensorLoader
-from stream.model import NS_PER_S, Reading, SensorKey
+from stream.compliance.live import LiveCompliance
+from stream.model import NS_PER_S, Reading
 from stream.plant import PlantConfig, Quantity
-from stream.schema import READINGS, reading_to_point
-from stream.series import SensorSeries, series_from_readings, series_from_stored
-from stream.storage.base import SeriesQuery
+from stream.schema import reading_to_point
+from stream.series import series_from_readings
 from stream.storage.sqlite import SqliteStore
 
 DAY = 86_400 * NS_PER_S
@@ -92,23 +90,8 @@ async def test_live_drift_event_is_stored_and_handed_on_once(tmp_path: Path) -> 
     store = SqliteStore(tmp_path / "s.db")
     await store.start()
 
-    async def load(plant: str, start: int, end: int) -> dict[SensorKey, SensorSeries]:
-        return series_from_stored(await store.scan(READINGS, start, end, {"plant": plant}))
-
-    async def load_sensor(key: SensorKey, start: int, end: int) -> SensorSeries:
-        rows = await store.series(SeriesQuery(READINGS, "value", start, end, key._asdict()))
-        return SensorSeries(
-            np.array([r.ts_ns for r in rows], np.int64),
-            np.array([r.value for r in rows]),
-            np.zeros(len(rows), np.int8),
-        )
-
-    loader: Loader = load
-    sensor_loader: SensorLoader = load_sensor
     seen: list[ComplianceEvent] = []
-    live = LiveCompliance(
-        config(), loader, lateness_s=0, on_event=seen.append, load_sensor=sensor_loader
-    )
+    live = LiveCompliance(config(), store, lateness_s=0, on_event=seen.append)
     try:
         for day in range(5):  # a new process would start from the stored history
             batch = [r for r in checks([402.5] * 5) if day * DAY <= r.ts_ns - T0 < (day + 1) * DAY]
@@ -125,9 +108,7 @@ async def test_live_drift_event_is_stored_and_handed_on_once(tmp_path: Path) -> 
         # A restarted engine rebuilds the chart from the stored checks and finds the same
         # event (same kind, source and time: the alerts pipeline deduplicates on that), and
         # no other.
-        restarted = LiveCompliance(
-            config(), loader, lateness_s=0, on_event=seen.append, load_sensor=sensor_loader
-        )
+        restarted = LiveCompliance(config(), store, lateness_s=0, on_event=seen.append)
         await restarted.add([r for r in checks([402.5] * 5) if r.sensor == "nox_span"][-1:])
         assert [e.ts_ns for e in seen if e.kind is EventKind.QAL3_DRIFT] == [
             T0 + 3 * DAY + DAY // 2,
