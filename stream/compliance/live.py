@@ -22,6 +22,7 @@ import numpy as np
 import structlog
 
 from stream.compliance import calrange
+from stream.compliance.averaging import StaBatch
 from stream.compliance.engine import ComplianceEngine, EvaluationWindow
 from stream.compliance.events import (
     ComplianceEvent,
@@ -30,8 +31,13 @@ from stream.compliance.events import (
     invalid_days_exceeded,
     qal3_event,
 )
-from stream.compliance.longterm import DailyRecord, local_day_bounds_ns
-from stream.compliance.points import DAILY, STA, daily_point, sta_points
+from stream.compliance.longterm import (
+    DailyRecord,
+    local_day_bounds_ns,
+    monthly_averages,
+    yearly_averages,
+)
+from stream.compliance.points import DAILY, STA, daily_point, period_point, sta_points
 from stream.compliance.qal3_checks import qal3_events
 from stream.compliance.report import PollutantReport
 from stream.model import NS_PER_S, Reading, SensorKey, datetime_from_ns
@@ -249,6 +255,7 @@ class LiveCompliance:
                         for event in await self._period_events(stack, report, record, buffered):
                             points.append(event.to_point())
                             self._notify(buffered, event)
+                        points += await self._long_term(stack, report, record, buffered)
         return points
 
     async def _period_events(
@@ -277,6 +284,83 @@ class LiveCompliance:
         if upper is not None and record.date.isoweekday() == 7 and report.sta is not None:
             events += await self._calibration_range(report, upper, day, where, tz)
         return events
+
+    async def _long_term(
+        self, stack: StackConfig, report: PollutantReport, record: DailyRecord, day: _Day
+    ) -> list[Point]:
+        """Monthly and yearly validated averages so far (EN 17255-1 LTA, C4), once a day is
+        over: the stored valid STA of the year plus today's, without invalid days, through
+        the same functions as the offline report."""
+        assert report.sta is not None
+        tz = self._config.plants[report.plant].timezone
+        where = {"plant": report.plant, "stack": report.stack, "pollutant": report.pollutant}
+        year_start = local_day_bounds_ns(date(record.date.year, 1, 1), tz)[0]
+        if year_start >= day.start_ns:
+            earlier_norm, earlier_val, flags = [], [], []
+        else:
+            earlier_norm = await self._store.series(
+                SeriesQuery(STA, "normalised", year_start, day.start_ns, where)
+            )
+            earlier_val = await self._store.series(
+                SeriesQuery(STA, "validated", year_start, day.start_ns, where)
+            )
+            flags = await self._store.series(
+                SeriesQuery(DAILY, "invalid_day_count", year_start, day.start_ns, where)
+            )
+        zone = ZoneInfo(tz)
+        invalid = {datetime_from_ns(f.ts_ns).astimezone(zone).date(): f.value > 0 for f in flags}
+        invalid[record.date] = record.invalid_day
+        today = report.sta.state == 0
+        starts = np.concatenate(
+            [
+                np.fromiter((r.ts_ns for r in earlier_norm), np.int64, len(earlier_norm)),
+                report.sta.start_ns[today],
+            ]
+        )
+        normalised = np.concatenate(
+            [
+                np.fromiter((r.value for r in earlier_norm), np.float64, len(earlier_norm)),
+                report.sta.normalised[today],
+            ]
+        )
+        validated_by_ts = {r.ts_ns: r.value for r in earlier_val}
+        validated = np.concatenate(
+            [
+                np.fromiter(
+                    (validated_by_ts.get(r.ts_ns, np.nan) for r in earlier_norm),
+                    np.float64,
+                    len(earlier_norm),
+                ),
+                report.sta.validated[today],
+            ]
+        )
+        days = {datetime_from_ns(t).astimezone(zone).date() for t in starts.tolist()}
+        records = [
+            DailyRecord(
+                d, not invalid.get(d, False), 0.0, None, None, 0, 0, 0, invalid.get(d, False)
+            )
+            for d in sorted(days)
+        ]
+        batch = StaBatch.from_counts(
+            start_ns=starts,
+            mean=normalised,
+            state=np.zeros(len(starts), np.int8),
+            period_s=report.sta_period_s,
+        )
+        comp = stack.compliance
+        month = [
+            p
+            for p in monthly_averages(
+                batch, normalised, validated, records, tz=tz, min_coverage=comp.lta_min_coverage
+            )
+            if p.start <= record.date < p.end
+        ]
+        year = yearly_averages(
+            batch, normalised, validated, records, tz=tz, min_coverage=comp.lta_min_coverage
+        )
+        return [period_point(report, "month", p, tz) for p in month] + [
+            period_point(report, "year", p, tz) for p in year
+        ]
 
     async def _calibration_range(
         self, report: PollutantReport, upper: float, day: _Day, where: dict[str, str], tz: str

@@ -11,6 +11,10 @@
                        ``excluded_sta``, ``invalid_day_count`` (int, 0 or 1), ``complete``
                        (bool: the day is over); time =
                        local midnight of the plant's day
+``compliance_period``   tags ``plant``, ``stack``, ``pollutant``, ``period`` (month, year); fields
+                       ``validated_mean``, ``measured_mean`` (absent without valid STA),
+                       ``coverage`` (float), ``n_sta`` (int), ``valid`` (bool); time = local
+                       start of the month or year; the average so far, updated daily
 =====================  ==========================================================================
 
 Points are keyed by series and time, so re-evaluating a day overwrites its earlier results.
@@ -20,12 +24,13 @@ from __future__ import annotations
 
 import math
 
-from stream.compliance.longterm import DailyRecord, local_day_bounds_ns
+from stream.compliance.longterm import DailyRecord, PeriodAverage, local_day_bounds_ns
 from stream.compliance.report import PollutantReport
 from stream.storage.base import FieldValue, Point
 
 STA = "compliance_sta"
 DAILY = "compliance_daily"
+PERIOD = "compliance_period"
 _STATE = ("valid", "invalid", "excluded")
 
 
@@ -73,3 +78,18 @@ def daily_point(report: PollutantReport, record: DailyRecord, tz: str, *, comple
     if record.measured_mean is not None:
         fields["measured_mean"] = float(record.measured_mean)
     return Point(DAILY, _tags(report), fields, local_day_bounds_ns(record.date, tz)[0])
+
+
+def period_point(report: PollutantReport, period: str, average: PeriodAverage, tz: str) -> Point:
+    """A monthly or yearly validated average (``period``: ``month`` or ``year``)."""
+    fields: dict[str, FieldValue] = {
+        "coverage": float(average.coverage),
+        "n_sta": average.n_sta,
+        "valid": average.valid,
+    }
+    if average.validated_mean is not None:
+        fields["validated_mean"] = float(average.validated_mean)
+    if average.measured_mean is not None:
+        fields["measured_mean"] = float(average.measured_mean)
+    tags = _tags(report) | {"period": period}
+    return Point(PERIOD, tags, fields, local_day_bounds_ns(average.start, tz)[0])

@@ -14,7 +14,7 @@ from simulators.plant import PlantSimulator
 from stream.compliance.engine import ComplianceEngine
 from stream.compliance.events import EVENTS, ComplianceEvent, EventKind
 from stream.compliance.live import LiveCompliance
-from stream.compliance.points import DAILY, STA
+from stream.compliance.points import DAILY, PERIOD, STA
 from stream.model import NS_PER_S, Reading, Status
 from stream.plant import PlantConfig
 from stream.schema import reading_to_point
@@ -101,6 +101,23 @@ async def test_in_order_hourly_batches(tmp_path: Path) -> None:
         for h in range(0, 50):
             await feed(store, live, [r for r in rs if h * hour <= r.ts_ns - START < (h + 1) * hour])
         assert_same(offline_days(cfg, rs), await stored_days(store))
+        # Monthly and yearly averages so far: equal to the offline report over the same days.
+        complete = [r for r in rs if r.ts_ns < START + 2 * 86_400 * NS_PER_S]
+        offline = {
+            (r.stack, r.pollutant): r
+            for r in ComplianceEngine(cfg).evaluate(series_from_readings(complete))
+        }
+        periods = await store.scan(PERIOD, START - 10 * 86_400 * NS_PER_S, START)
+        assert len(periods) == 12  # month and year of 6 limited pollutants
+        for p in periods:
+            report = offline[(p.tags["stack"], p.tags["pollutant"])]
+            want = (report.monthly if p.tags["period"] == "month" else report.yearly)[0]
+            assert p.fields["n_sta"] == want.n_sta
+            assert p.fields["valid"] == want.valid
+            got = p.fields.get("validated_mean")
+            assert (got is None) == (want.validated_mean is None)
+            if got is not None and want.validated_mean is not None:
+                assert abs(float(got) - want.validated_mean) <= 1e-9 * abs(want.validated_mean)
         sta = await store.scan(
             STA, START, START + 86_400 * NS_PER_S, {"stack": "boiler1", "pollutant": "nox"}
         )

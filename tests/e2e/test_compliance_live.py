@@ -72,11 +72,9 @@ def test_live_daily_validated_averages_equal_offline(
     config = PlantConfig.model_validate(raw)
     readings = recording(config)
 
-    offline = {
-        (r.stack, r.pollutant, d.date.isoformat()): d
-        for r in ComplianceEngine(config).evaluate(series_from_readings(readings))
-        for d in r.daily
-    }
+    reports = ComplianceEngine(config).evaluate(series_from_readings(readings))
+    offline = {(r.stack, r.pollutant, d.date.isoformat()): d for r in reports for d in r.daily}
+    march = {(r.stack, r.pollutant): r.monthly[0] for r in reports}
     days = [f"2026-03-{d:02d}" for d in range(1, DAYS + 1)]
     assert offline[("boiler1", "nox", days[0])].invalid_day  # the test data is not trivial
     assert len({k for k in offline if k[2] in days}) == DAYS * 6
@@ -122,6 +120,9 @@ def test_live_daily_validated_averages_equal_offline(
             return rows if expected <= rows.keys() else None
 
         live = wait_until(live_days, 60, "complete live daily records")
+        months = influx_server.query(
+            "SELECT * FROM compliance_period WHERE period = 'month' GROUP BY *", db=influx_db
+        )["results"][0]["series"]
     finally:
         assert svc.stop() == 0, svc.logs()
 
@@ -137,3 +138,15 @@ def test_live_daily_validated_averages_equal_offline(
                 assert got.get(name) is None, key
             else:
                 assert abs(float(got[name]) - value) <= 1e-9 * max(1.0, abs(value)), (key, name)
+
+    # The monthly validated average (the whole of March, invalid day excluded) agrees too.
+    assert len(months) == 6
+    for series in months:
+        march_start = [v for v in series["values"] if v[0] == int(DAY1.timestamp()) * NS_PER_S]
+        fields = dict(zip(series["columns"], march_start[0], strict=True))
+        want = march[(series["tags"]["stack"], series["tags"]["pollutant"])]
+        assert fields["n_sta"] == want.n_sta
+        assert want.validated_mean is not None
+        assert abs(fields["validated_mean"] - want.validated_mean) <= 1e-9 * abs(
+            want.validated_mean
+        )
