@@ -144,9 +144,9 @@ def test_live_daily_validated_averages_equal_offline(
     for series in months:
         march_start = [v for v in series["values"] if v[0] == int(DAY1.timestamp()) * NS_PER_S]
         fields = dict(zip(series["columns"], march_start[0], strict=True))
-        want = march[(series["tags"]["stack"], series["tags"]["pollutant"])]
-        assert fields["n_sta"] == want.n_sta
-        assert want.validated_mean is not None
-        assert abs(fields["validated_mean"] - want.validated_mean) <= 1e-9 * abs(
-            want.validated_mean
+        month = march[(series["tags"]["stack"], series["tags"]["pollutant"])]
+        assert fields["n_sta"] == month.n_sta
+        assert month.validated_mean is not None
+        assert abs(fields["validated_mean"] - month.validated_mean) <= 1e-9 * abs(
+            month.validated_mean
         )
