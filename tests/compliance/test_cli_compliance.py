@@ -153,7 +153,7 @@ class RefDay:
     invalid_hours: int
 
 
-def reference_boiler1_nox(readings: list[Reading]) -> dict[date, RefDay]:
+def reference_boiler1_nox(readings: list[Reading], interval_s: int = 60) -> dict[date, RefDay]:
     """The rules in plain Python: an hour is valid when NOx and O2 each have valid readings
     covering 2/3 of it (40 of 60); its value is mean(NOx)·(21 − 6)/(21 − mean(O2)); the
     validated value subtracts the CI; a day's mean is over its valid hours (local days)."""
@@ -170,7 +170,7 @@ def reference_boiler1_nox(readings: list[Reading]) -> dict[date, RefDay]:
     for hour in sorted(hours):
         day = datetime.fromtimestamp(hour // NS_PER_S, ZoneInfo(TZ)).date()
         nox, o2 = valid[("nox", hour)], valid[("o2", hour)]
-        if len(nox) * 60 >= 2 / 3 * 3600 and len(o2) * 60 >= 2 / 3 * 3600:
+        if len(nox) * interval_s >= 2 / 3 * 3600 and len(o2) * interval_s >= 2 / 3 * 3600:
             measured = (sum(nox) / len(nox)) * (21 - 6) / (21 - sum(o2) / len(o2))
             per_day[day].append((measured, measured - CI))
         else:
@@ -369,3 +369,48 @@ def test_the_recording_spans_whole_local_days(recorded: Recorded) -> None:
     first, last = recorded.readings[0].ts_ns, recorded.readings[-1].ts_ns
     assert first == local(DAYS[0], 0)
     assert last == local(DAYS[-1] + timedelta(days=1), 0) - 60 * NS_PER_S
+
+
+def test_a_recorded_month_is_reported_correctly(tmp_path: Path) -> None:
+    """March 2026 (31 local days, one of them 23 h long) at 300 s: every daily record and the
+    monthly average of boiler1 NOx against the plain computation; an invalid day (4 invalid
+    hours, LCP) is reported and kept out of the monthly average."""
+    demo = Path(str(files("simulators") / "demo_plant.yaml")).read_text(encoding="utf-8")
+    config = tmp_path / "plant.yaml"
+    config.write_text(re.sub(r"interval_s: \d+", "interval_s: 300", demo), encoding="utf-8")
+    first, last = date(2026, 3, 1), date(2026, 3, 31)
+    start, end = local_day_bounds_ns(first, TZ)[0], local_day_bounds_ns(last, TZ)[1]
+    broken = (local(date(2026, 3, 10), 2), local(date(2026, 3, 10), 6))
+    readings = [
+        replace(r, status=Status.MAINTENANCE)
+        if r.stack == "boiler1" and r.sensor == "nox" and broken[0] <= r.ts_ns < broken[1]
+        else r
+        for r in PlantSimulator(load_plant_config(config), seed=SEED, start_ns=start).stream(end)
+    ]
+    csv_path = write_csv(tmp_path / "march.csv", readings)
+    result = stackwatch("--config", config, "--input", csv_path, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    report = next(
+        r
+        for r in json.loads(result.stdout)["reports"]
+        if (r["stack"], r["pollutant"]) == ("boiler1", "nox")
+    )
+    reference = reference_boiler1_nox(readings, interval_s=300)
+    assert [d["date"] for d in report["daily"]] == [d.isoformat() for d in sorted(reference)]
+    assert len(reference) == 31
+    for day in report["daily"]:
+        ref = reference[date.fromisoformat(day["date"])]
+        assert close(day["validated_mean"], ref.validated_mean, rounding=5e-4)
+        assert day["valid_sta"] == ref.valid_hours
+        assert day["invalid_day"] == (ref.invalid_hours > 3)
+    assert [d["date"] for d in report["daily"] if d["invalid_day"]] == ["2026-03-10"]
+    assert report["invalid_days"] == 1
+    kept = [
+        v
+        for d, ref in reference.items()
+        if ref.invalid_hours <= 3
+        for v in [ref.validated_mean] * ref.valid_hours
+    ]
+    month = report["monthly"][0]
+    assert (month["start"], month["end"], month["valid"]) == ("2026-03-01", "2026-04-01", True)
+    assert close(month["validated_mean"], sum(kept) / len(kept), rounding=5e-4)
