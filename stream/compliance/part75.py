@@ -89,8 +89,9 @@ class Tier(StrEnum):
 class Substitution:
     """A substitute hourly value and why it was chosen.
 
-    ``tier`` is the plain string value of a :class:`Tier` (compares equal to the member); ``rule`` cites §75.33, the PMA band and the gap, with the
-    numbers used, so an auditor can redo the choice from the record alone.
+    ``tier`` is the plain string value of a :class:`Tier` (it compares equal to the member);
+    ``rule`` cites §75.33, the PMA band and the gap, with the numbers used, so an auditor can
+    redo the choice from the record alone.
     """
 
     value: float
