@@ -19,6 +19,7 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import numpy.typing as npt
 import structlog
 
 from stream.compliance import calrange
@@ -44,7 +45,7 @@ from stream.model import NS_PER_S, Reading, SensorKey, datetime_from_ns
 from stream.plant import PlantConfig, Quantity, StackConfig
 from stream.schema import READINGS
 from stream.series import SensorSeries, series_from_readings, series_from_stored
-from stream.storage.base import Point, SeriesQuery, Store
+from stream.storage.base import Point, SeriesQuery, SeriesRow, Store
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +86,17 @@ def _last_wins(parts: list[SensorSeries]) -> SensorSeries:
     _, first_from_end = np.unique(ts[::-1], return_index=True)
     keep = len(ts) - 1 - first_from_end
     return SensorSeries(ts[keep], values[keep], status[keep])
+
+
+@dataclass(frozen=True)
+class _Fresh:
+    """One pollutant's evaluation of one day, made in the current call."""
+
+    stack: StackConfig
+    report: PollutantReport
+    record: DailyRecord
+    day: _Day
+    complete: bool
 
 
 @dataclass
@@ -153,9 +165,13 @@ class LiveCompliance:
         assert plant.watermark_ns is not None
         closed = plant.watermark_ns - self._lateness_ns
         points: list[Point] = []
+        fresh: list[_Fresh] = []
         for day, buffered in sorted(plant.days.items()):
             if self._needs_evaluation(buffered, closed, earliest.get(day)):
-                points += await self._evaluate(plant_id, day, buffered, plant.tz, closed)
+                day_points, day_fresh = self._evaluate(plant_id, day, buffered, plant.tz, closed)
+                points += day_points
+                fresh += day_fresh
+        points += await self._after_days(fresh)
         for day in [d for d, b in plant.days.items() if b.end_ns + self._keep_ns < closed]:
             del plant.days[day]
         points += await self._qal3(plant_id, plant, batch)
@@ -218,14 +234,15 @@ class LiveCompliance:
             np.zeros(len(rows), np.int8),
         )
 
-    async def _evaluate(
+    def _evaluate(
         self, plant_id: str, day: date, buffered: _Day, tz: str, closed_ns: int
-    ) -> list[Point]:
+    ) -> tuple[list[Point], list[_Fresh]]:
         now = min(closed_ns, buffered.end_ns)
         buffered.evaluated_to_ns = now
         window = EvaluationWindow(day, day, buffered.start_ns, buffered.end_ns)
         series = buffered.series()
         points: list[Point] = []
+        fresh: list[_Fresh] = []
         for stack_id, stack in self._config.plants[plant_id].stacks.items():
             if not stack.limits:
                 continue
@@ -251,11 +268,25 @@ class LiveCompliance:
                     ):
                         points.append(event.to_point())
                         self._notify(buffered, event)
-                    if complete:
-                        for event in await self._period_events(stack, report, record, buffered):
-                            points.append(event.to_point())
-                            self._notify(buffered, event)
-                        points += await self._long_term(stack, report, record, buffered)
+                    fresh.append(_Fresh(stack, report, record, buffered, complete))
+        return points, fresh
+
+    async def _after_days(self, fresh: list[_Fresh]) -> list[Point]:
+        """Period results of the days completed in this call, once every day evaluated in it
+        is known (a late re-evaluation and a completion can come in the same batch)."""
+        points: list[Point] = []
+        for f in fresh:
+            if not f.complete:
+                continue
+            for event in await self._period_events(f.stack, f.report, f.record, f.day):
+                points.append(event.to_point())
+                self._notify(f.day, event)
+            same = [
+                g
+                for g in fresh
+                if (g.report.stack, g.report.pollutant) == (f.report.stack, f.report.pollutant)
+            ]
+            points += await self._long_term(f, same)
         return points
 
     async def _period_events(
@@ -285,56 +316,55 @@ class LiveCompliance:
             events += await self._calibration_range(report, upper, day, where, tz)
         return events
 
-    async def _long_term(
-        self, stack: StackConfig, report: PollutantReport, record: DailyRecord, day: _Day
-    ) -> list[Point]:
+    async def _long_term(self, current: _Fresh, fresh: list[_Fresh]) -> list[Point]:
         """Monthly and yearly validated averages so far (EN 17255-1 LTA, C4), once a day is
-        over: the stored valid STA of the year plus today's, without invalid days, through
-        the same functions as the offline report."""
-        assert report.sta is not None
+        over: the stored valid STA of the year, with the days evaluated just now taken from
+        memory, without invalid days, through the same functions as the offline report."""
+        report, record = current.report, current.record
         tz = self._config.plants[report.plant].timezone
         where = {"plant": report.plant, "stack": report.stack, "pollutant": report.pollutant}
         year_start = local_day_bounds_ns(date(record.date.year, 1, 1), tz)[0]
-        if year_start >= day.start_ns:
-            earlier_norm, earlier_val, flags = [], [], []
-        else:
-            earlier_norm = await self._store.series(
-                SeriesQuery(STA, "normalised", year_start, day.start_ns, where)
+        year_end = local_day_bounds_ns(date(record.date.year, 12, 31), tz)[1]
+
+        def in_fresh(ts: int) -> bool:
+            return any(f.day.start_ns <= ts < f.day.end_ns for f in fresh)
+
+        async def stored(measurement: str, field_name: str) -> list[SeriesRow]:
+            # The whole year so far (not only up to this day: a late re-evaluation of an
+            # earlier day must not shrink the period), except the days in memory.
+            rows = await self._store.series(
+                SeriesQuery(measurement, field_name, year_start, year_end, where)
             )
-            earlier_val = await self._store.series(
-                SeriesQuery(STA, "validated", year_start, day.start_ns, where)
-            )
-            flags = await self._store.series(
-                SeriesQuery(DAILY, "invalid_day_count", year_start, day.start_ns, where)
-            )
+            return [r for r in rows if not in_fresh(r.ts_ns)]
+
+        norm_rows = await stored(STA, "normalised")
+        validated_by_ts = {r.ts_ns: r.value for r in await stored(STA, "validated")}
         zone = ZoneInfo(tz)
-        invalid = {datetime_from_ns(f.ts_ns).astimezone(zone).date(): f.value > 0 for f in flags}
-        invalid[record.date] = record.invalid_day
-        today = report.sta.state == 0
-        starts = np.concatenate(
-            [
-                np.fromiter((r.ts_ns for r in earlier_norm), np.int64, len(earlier_norm)),
-                report.sta.start_ns[today],
-            ]
-        )
-        normalised = np.concatenate(
-            [
-                np.fromiter((r.value for r in earlier_norm), np.float64, len(earlier_norm)),
-                report.sta.normalised[today],
-            ]
-        )
-        validated_by_ts = {r.ts_ns: r.value for r in earlier_val}
-        validated = np.concatenate(
-            [
-                np.fromiter(
-                    (validated_by_ts.get(r.ts_ns, np.nan) for r in earlier_norm),
-                    np.float64,
-                    len(earlier_norm),
-                ),
-                report.sta.validated[today],
-            ]
-        )
-        days = {datetime_from_ns(t).astimezone(zone).date() for t in starts.tolist()}
+        invalid = {
+            datetime_from_ns(r.ts_ns).astimezone(zone).date(): r.value > 0
+            for r in await stored(DAILY, "invalid_day_count")
+        }
+        starts = [np.fromiter((r.ts_ns for r in norm_rows), np.int64, len(norm_rows))]
+        normalised = [np.fromiter((r.value for r in norm_rows), np.float64, len(norm_rows))]
+        validated = [
+            np.fromiter(
+                (validated_by_ts.get(r.ts_ns, np.nan) for r in norm_rows),
+                np.float64,
+                len(norm_rows),
+            )
+        ]
+        for f in fresh:
+            assert f.report.sta is not None
+            invalid[f.record.date] = f.record.invalid_day
+            ok = f.report.sta.state == 0
+            starts.append(f.report.sta.start_ns[ok])
+            normalised.append(f.report.sta.normalised[ok])
+            validated.append(f.report.sta.validated[ok])
+        order = np.argsort(np.concatenate(starts), kind="stable")
+        start_ns: npt.NDArray[np.int64] = np.concatenate(starts)[order]
+        norm: npt.NDArray[np.float64] = np.concatenate(normalised)[order]
+        vald: npt.NDArray[np.float64] = np.concatenate(validated)[order]
+        days = {datetime_from_ns(t).astimezone(zone).date() for t in start_ns.tolist()}
         records = [
             DailyRecord(
                 d, not invalid.get(d, False), 0.0, None, None, 0, 0, 0, invalid.get(d, False)
@@ -342,22 +372,18 @@ class LiveCompliance:
             for d in sorted(days)
         ]
         batch = StaBatch.from_counts(
-            start_ns=starts,
-            mean=normalised,
-            state=np.zeros(len(starts), np.int8),
+            start_ns=start_ns,
+            mean=norm,
+            state=np.zeros(len(start_ns), np.int8),
             period_s=report.sta_period_s,
         )
-        comp = stack.compliance
+        coverage = current.stack.compliance.lta_min_coverage
         month = [
             p
-            for p in monthly_averages(
-                batch, normalised, validated, records, tz=tz, min_coverage=comp.lta_min_coverage
-            )
+            for p in monthly_averages(batch, norm, vald, records, tz=tz, min_coverage=coverage)
             if p.start <= record.date < p.end
         ]
-        year = yearly_averages(
-            batch, normalised, validated, records, tz=tz, min_coverage=comp.lta_min_coverage
-        )
+        year = yearly_averages(batch, norm, vald, records, tz=tz, min_coverage=coverage)
         return [period_point(report, "month", p, tz) for p in month] + [
             period_point(report, "year", p, tz) for p in year
         ]
