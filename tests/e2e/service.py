@@ -136,3 +136,20 @@ def mosquitto_pub(port: int, topic: str, messages: list[str], qos: int = 1) -> N
         check=True,
         timeout=120,
     )
+
+
+def service_env(
+    config: Path, mqtt_url: str, influx_url: str, database: str, topic_prefix: str, **extra: str
+) -> dict[str, str]:
+    """Environment of a service on the test servers (demo mode, its own topics and session)."""
+    return {
+        "STACKWATCH_MODE": "demo",
+        "STACKWATCH_CONFIG": str(config),
+        "STACKWATCH_MQTT_URL": mqtt_url,
+        "STACKWATCH_MQTT_TOPIC_PREFIX": topic_prefix,
+        "STACKWATCH_MQTT_DEADLETTER_TOPIC": f"{topic_prefix}/deadletter",
+        "STACKWATCH_MQTT_CLIENT_ID": f"sw-{topic_prefix}",
+        "STACKWATCH_INFLUX_URL": influx_url,
+        "STACKWATCH_INFLUX_DATABASE": database,
+        **extra,
+    }

@@ -18,7 +18,7 @@ from stream.compliance.engine import ComplianceEngine
 from stream.model import NS_PER_S, Reading, Status
 from stream.plant import PlantConfig
 from stream.series import series_from_readings
-from tests.e2e.service import ServiceProcess, wait_until
+from tests.e2e.service import ServiceProcess, service_env, wait_until
 from tests.servers import InfluxServer, MosquittoServer
 
 DEMO = Path(__file__).parents[2] / "simulators" / "demo_plant.yaml"
@@ -81,17 +81,15 @@ def test_live_daily_validated_averages_equal_offline(
 
     svc = ServiceProcess(
         tmp_path,
-        {
-            "STACKWATCH_MODE": "demo",
-            "STACKWATCH_CONFIG": str(tmp_path / "plant.yaml"),
-            "STACKWATCH_MQTT_URL": mosquitto_server.url,
-            "STACKWATCH_MQTT_TOPIC_PREFIX": topic_prefix,
-            "STACKWATCH_MQTT_CLIENT_ID": f"sw-{topic_prefix}",
-            "STACKWATCH_MQTT_MAX_FUTURE_S": str(10 * 365 * 86_400),
-            "STACKWATCH_INFLUX_URL": influx_server.url,
-            "STACKWATCH_INFLUX_DATABASE": influx_db,
-            "STACKWATCH_COMPLIANCE_LATENESS_S": "0",
-        },
+        service_env(
+            tmp_path / "plant.yaml",
+            mosquitto_server.url,
+            influx_server.url,
+            influx_db,
+            topic_prefix,
+            STACKWATCH_MQTT_MAX_FUTURE_S=str(10 * 365 * 86_400),
+            STACKWATCH_COMPLIANCE_LATENESS_S="0",
+        ),
     )
     svc.start().wait_healthy()
     try:

@@ -7,7 +7,14 @@ import json
 import threading
 from pathlib import Path
 
-from tests.e2e.service import PLANT_YAML, ServiceProcess, influx_count, mosquitto_pub, wait_until
+from tests.e2e.service import (
+    PLANT_YAML,
+    ServiceProcess,
+    influx_count,
+    mosquitto_pub,
+    service_env,
+    wait_until,
+)
 from tests.servers import InfluxServer, MosquittoServer
 
 T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -24,17 +31,15 @@ def test_sigkill_under_load_loses_nothing_and_duplicates_nothing(
     (tmp_path / "plant.yaml").write_text(PLANT_YAML)
     svc = ServiceProcess(
         tmp_path,
-        {
-            "STACKWATCH_MODE": "demo",
-            "STACKWATCH_CONFIG": str(tmp_path / "plant.yaml"),
-            "STACKWATCH_MQTT_URL": mosquitto_server.url,
-            "STACKWATCH_MQTT_TOPIC_PREFIX": topic_prefix,
-            "STACKWATCH_MQTT_CLIENT_ID": f"sw-{topic_prefix}",
-            "STACKWATCH_INFLUX_URL": influx_server.url,
-            "STACKWATCH_INFLUX_DATABASE": influx_db,
+        service_env(
+            tmp_path / "plant.yaml",
+            mosquitto_server.url,
+            influx_server.url,
+            influx_db,
+            topic_prefix,
             # Small batches keep many messages in flight (received, not yet acknowledged).
-            "STACKWATCH_WRITE_BATCH_SIZE": "100",
-        },
+            STACKWATCH_WRITE_BATCH_SIZE="100",
+        ),
     )
     svc.start().wait_healthy()
     messages = [json.dumps({"ts": T0_MS + i * 10, "value": float(i % 1000)}) for i in range(N)]

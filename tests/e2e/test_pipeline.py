@@ -16,6 +16,7 @@ from tests.e2e.service import (
     ServiceProcess,
     influx_count,
     mosquitto_pub,
+    service_env,
     wait_until,
 )
 from tests.servers import InfluxServer, MosquittoServer
@@ -32,16 +33,13 @@ def service(
     (tmp_path / "plant.yaml").write_text(PLANT_YAML)
     svc = ServiceProcess(
         tmp_path,
-        {
-            "STACKWATCH_MODE": "demo",
-            "STACKWATCH_CONFIG": str(tmp_path / "plant.yaml"),
-            "STACKWATCH_MQTT_URL": mosquitto_server.url,
-            "STACKWATCH_MQTT_TOPIC_PREFIX": topic_prefix,
-            "STACKWATCH_MQTT_DEADLETTER_TOPIC": f"{topic_prefix}/deadletter",
-            "STACKWATCH_MQTT_CLIENT_ID": f"sw-{topic_prefix}",
-            "STACKWATCH_INFLUX_URL": influx_server.url,
-            "STACKWATCH_INFLUX_DATABASE": influx_db,
-        },
+        service_env(
+            tmp_path / "plant.yaml",
+            mosquitto_server.url,
+            influx_server.url,
+            influx_db,
+            topic_prefix,
+        ),
     )
     svc.start().wait_healthy()
     yield svc
