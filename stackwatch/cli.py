@@ -16,6 +16,7 @@ import typer
 from pydantic import ValidationError
 
 from simulators.recording import RecordingError, read_replay_csv
+from stackwatch.detect_cli import detect_app
 from stackwatch.logs import configure_logging
 from stackwatch.service import Service, Settings, StartupError
 from stackwatch.settings import Mode
@@ -34,6 +35,9 @@ app = typer.Typer(
 def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.secho(message, err=True, fg=typer.colors.RED)
     return typer.Exit(code)
+
+
+app.add_typer(detect_app)
 
 
 @app.command("check-config")

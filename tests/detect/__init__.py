@@ -1,0 +1,1 @@
+"""Tests of stream.detect and the detect CLI."""
