@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from simulators.recording import RecordingError, read_replay_csv
 from stackwatch.detect_cli import detect_app
 from stackwatch.logs import configure_logging
+from stackwatch.pems_cli import pems_app
 from stackwatch.service import Service, Settings, StartupError
 from stackwatch.settings import Mode
 from stream.compliance.engine import ComplianceEngine
@@ -38,6 +39,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 app.add_typer(detect_app)
+app.add_typer(pems_app, name="pems")
 
 
 @app.command("check-config")
