@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,6 +25,14 @@ from stream.storage.sqlite import SqliteStore
 
 DEMO = Path(__file__).parents[2] / "simulators" / "demo_plant.yaml"
 START = int(datetime(2026, 1, 4, 23, tzinfo=UTC).timestamp()) * NS_PER_S  # Vienna midnight
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    db = SqliteStore(tmp_path / "s.db")
+    await db.start()
+    yield db
+    await db.close()
 
 
 def config() -> PlantConfig:
@@ -90,75 +99,60 @@ def assert_same(
             assert abs(want - got) <= 1e-9 * max(1.0, abs(want)), key
 
 
-async def test_in_order_hourly_batches(tmp_path: Path) -> None:
+async def test_in_order_hourly_batches(store: SqliteStore) -> None:
     cfg = config()
     rs = readings(cfg)
-    store = SqliteStore(tmp_path / "s.db")
-    await store.start()
-    try:
-        live = LiveCompliance(cfg, store, lateness_s=0)
-        hour = 3600 * NS_PER_S
-        for h in range(0, 50):
-            await feed(store, live, [r for r in rs if h * hour <= r.ts_ns - START < (h + 1) * hour])
-        assert_same(offline_days(cfg, rs), await stored_days(store))
-        # Monthly and yearly averages so far: equal to the offline report over the same days.
-        complete = [r for r in rs if r.ts_ns < START + 2 * 86_400 * NS_PER_S]
-        offline = {
-            (r.stack, r.pollutant): r
-            for r in ComplianceEngine(cfg).evaluate(series_from_readings(complete))
-        }
-        periods = await store.scan(PERIOD, START - 10 * 86_400 * NS_PER_S, START)
-        assert len(periods) == 12  # month and year of 6 limited pollutants
-        for p in periods:
-            report = offline[(p.tags["stack"], p.tags["pollutant"])]
-            want = (report.monthly if p.tags["period"] == "month" else report.yearly)[0]
-            assert p.fields["n_sta"] == want.n_sta
-            assert p.fields["valid"] == want.valid
-            got = p.fields.get("validated_mean")
-            assert (got is None) == (want.validated_mean is None)
-            if got is not None and want.validated_mean is not None:
-                assert abs(float(got) - want.validated_mean) <= 1e-9 * abs(want.validated_mean)
-        sta = await store.scan(
-            STA, START, START + 86_400 * NS_PER_S, {"stack": "boiler1", "pollutant": "nox"}
-        )
-        assert [p.fields["state"] for p in sta][1:5] == ["invalid"] * 4
-    finally:
-        await store.close()
+    live = LiveCompliance(cfg, store, lateness_s=0)
+    hour = 3600 * NS_PER_S
+    for h in range(0, 50):
+        await feed(store, live, [r for r in rs if h * hour <= r.ts_ns - START < (h + 1) * hour])
+    assert_same(offline_days(cfg, rs), await stored_days(store))
+    # Monthly and yearly averages so far: equal to the offline report over the same days.
+    complete = [r for r in rs if r.ts_ns < START + 2 * 86_400 * NS_PER_S]
+    offline = {
+        (r.stack, r.pollutant): r
+        for r in ComplianceEngine(cfg).evaluate(series_from_readings(complete))
+    }
+    periods = await store.scan(PERIOD, START - 10 * 86_400 * NS_PER_S, START)
+    assert len(periods) == 12  # month and year of 6 limited pollutants
+    for p in periods:
+        report = offline[(p.tags["stack"], p.tags["pollutant"])]
+        want = (report.monthly if p.tags["period"] == "month" else report.yearly)[0]
+        assert p.fields["n_sta"] == want.n_sta
+        assert p.fields["valid"] == want.valid
+        got = p.fields.get("validated_mean")
+        assert (got is None) == (want.validated_mean is None)
+        if got is not None and want.validated_mean is not None:
+            assert abs(float(got) - want.validated_mean) <= 1e-9 * abs(want.validated_mean)
+    sta = await store.scan(
+        STA, START, START + 86_400 * NS_PER_S, {"stack": "boiler1", "pollutant": "nox"}
+    )
+    assert [p.fields["state"] for p in sta][1:5] == ["invalid"] * 4
 
 
-async def test_restart_mid_day_reloads_the_day_from_the_store(tmp_path: Path) -> None:
+async def test_restart_mid_day_reloads_the_day_from_the_store(store: SqliteStore) -> None:
     cfg = config()
     rs = readings(cfg)
-    store = SqliteStore(tmp_path / "s.db")
-    await store.start()
-    try:
-        half = START + 30 * 3600 * NS_PER_S  # in the middle of day 2
-        live = LiveCompliance(cfg, store, lateness_s=0)
-        await feed(store, live, [r for r in rs if r.ts_ns < half])
-        restarted = LiveCompliance(cfg, store, lateness_s=0)  # empty memory
-        await feed(store, restarted, [r for r in rs if r.ts_ns >= half])
-        assert_same(offline_days(cfg, rs), await stored_days(store))
-    finally:
-        await store.close()
+    half = START + 30 * 3600 * NS_PER_S  # in the middle of day 2
+    live = LiveCompliance(cfg, store, lateness_s=0)
+    await feed(store, live, [r for r in rs if r.ts_ns < half])
+    restarted = LiveCompliance(cfg, store, lateness_s=0)  # empty memory
+    await feed(store, restarted, [r for r in rs if r.ts_ns >= half])
+    assert_same(offline_days(cfg, rs), await stored_days(store))
 
 
-async def test_out_of_order_batches_converge(tmp_path: Path) -> None:
+async def test_out_of_order_batches_converge(store: SqliteStore) -> None:
     cfg = config()
     rs = readings(cfg)
-    store = SqliteStore(tmp_path / "s.db")
-    await store.start()
-    try:
-        live = LiveCompliance(cfg, store, lateness_s=0)
-        batches = [rs[i : i + 500] for i in range(0, len(rs), 500)]
-        random.Random(1).shuffle(batches)
-        for batch in batches:
-            await feed(store, live, batch)
-        assert_same(offline_days(cfg, rs), await stored_days(store))
-    finally:
-        await store.close()
+    live = LiveCompliance(cfg, store, lateness_s=0)
+    batches = [rs[i : i + 500] for i in range(0, len(rs), 500)]
+    random.Random(1).shuffle(batches)
+    for batch in batches:
+        await feed(store, live, batch)
+    assert_same(offline_days(cfg, rs), await stored_days(store))
 
 
-async def test_events_are_stored_and_handed_on_once(tmp_path: Path) -> None:
+async def test_events_are_stored_and_handed_on_once(store: SqliteStore) -> None:
     """Day 1 of boiler1 NOx has 4 invalid hours (LCP: invalid day). With a daily NOx limit of
     50 mg/Nm3 the validated daily averages (~100) exceed 110 % of it, and while a day is
     running the forecast raises pre-alarms."""
@@ -169,31 +163,26 @@ async def test_events_are_stored_and_handed_on_once(tmp_path: Path) -> None:
     raw["plants"]["demo"]["stacks"]["boiler1"]["limits"]["nox"] = {"daily": 50}
     cfg = PlantConfig.model_validate(raw)
     rs = readings(cfg)
-    store = SqliteStore(tmp_path / "s.db")
-    await store.start()
     seen: list[ComplianceEvent] = []
-    try:
-        live = LiveCompliance(cfg, store, lateness_s=0, on_event=seen.append)
-        hour = 3600 * NS_PER_S
-        for h in range(0, 50):
-            batch = [r for r in rs if h * hour <= r.ts_ns - START < (h + 1) * hour]
-            await feed(store, live, batch)
-            await feed(store, live, batch)  # a redelivery re-evaluates but repeats nothing
-        nox = [e for e in seen if (e.stack, e.pollutant) == ("boiler1", "nox")]
-        kinds = [e.kind for e in nox]
-        assert kinds.count(EventKind.INVALID_DAY) == 1
-        # Day 1 is invalid (it does not count), so only day 2 is a limit exceedance.
-        exceeded = [e for e in nox if e.kind is EventKind.DAILY_LIMIT_EXCEEDED]
-        assert len(exceeded) == 1
-        assert exceeded[0].limit == pytest.approx(55.0) and exceeded[0].value is not None
-        assert exceeded[0].value > 55.0
-        assert kinds.count(EventKind.FORECAST_PREALARM) >= 10
-        assert len(seen) == len(set(seen))
-        stored = await store.scan(
-            EVENTS, START, START + 3 * 86_400 * NS_PER_S, {"stack": "boiler1", "pollutant": "nox"}
-        )
-        assert sorted(p.tags["kind"] for p in stored) == sorted(k.value for k in kinds)
-        others = [e for e in seen if e.stack != "boiler1" or e.pollutant != "nox"]
-        assert all(e.kind is not EventKind.DAILY_LIMIT_EXCEEDED for e in others)
-    finally:
-        await store.close()
+    live = LiveCompliance(cfg, store, lateness_s=0, on_event=seen.append)
+    hour = 3600 * NS_PER_S
+    for h in range(0, 50):
+        batch = [r for r in rs if h * hour <= r.ts_ns - START < (h + 1) * hour]
+        await feed(store, live, batch)
+        await feed(store, live, batch)  # a redelivery re-evaluates but repeats nothing
+    nox = [e for e in seen if (e.stack, e.pollutant) == ("boiler1", "nox")]
+    kinds = [e.kind for e in nox]
+    assert kinds.count(EventKind.INVALID_DAY) == 1
+    # Day 1 is invalid (it does not count), so only day 2 is a limit exceedance.
+    exceeded = [e for e in nox if e.kind is EventKind.DAILY_LIMIT_EXCEEDED]
+    assert len(exceeded) == 1
+    assert exceeded[0].limit == pytest.approx(55.0) and exceeded[0].value is not None
+    assert exceeded[0].value > 55.0
+    assert kinds.count(EventKind.FORECAST_PREALARM) >= 10
+    assert len(seen) == len(set(seen))
+    stored = await store.scan(
+        EVENTS, START, START + 3 * 86_400 * NS_PER_S, {"stack": "boiler1", "pollutant": "nox"}
+    )
+    assert sorted(p.tags["kind"] for p in stored) == sorted(k.value for k in kinds)
+    others = [e for e in seen if e.stack != "boiler1" or e.pollutant != "nox"]
+    assert all(e.kind is not EventKind.DAILY_LIMIT_EXCEEDED for e in others)
