@@ -132,7 +132,6 @@ class LiveCompliance:
             for pid, plant in config.plants.items()
             if any(stack.limits for stack in plant.stacks.values())
         }
-        self.latest: dict[tuple[str, str, str], PollutantReport] = {}
 
     async def add(self, readings: Sequence[Reading]) -> list[Point]:
         """Take newly stored readings; return the compliance points to store."""
@@ -252,7 +251,6 @@ class LiveCompliance:
                 plant_id, stack_id, stack, data, window=window, tz=tz, now_ns=now, qal3=False
             )
             for report in reports:
-                self.latest[(plant_id, stack_id, report.pollutant)] = report
                 points += sta_points(report, buffered.start_ns, now)
                 complete = now >= buffered.end_ns
                 for record in report.daily:
