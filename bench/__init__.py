@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-MODULES: tuple[str, ...] = ("bench.compliance", "bench.detection", "bench.pems")
+MODULES: tuple[str, ...] = ("bench.compliance", "bench.detection", "bench.pems", "bench.stages")
 """Modules that register benchmarks when imported."""
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

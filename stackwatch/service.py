@@ -33,7 +33,9 @@ from simulators.publisher import publish_simulation
 from stackwatch.security import production_problems
 from stackwatch.settings import Mode, ServiceSettings
 from stream.compliance.live import LiveCompliance
+from stream.detect.live import LiveDetection
 from stream.envelope import Envelope
+from stream.pems.live import LivePems
 from stream.plant import PlantConfig, load_plant_config
 from stream.storage.base import Store
 from stream.storage.influx import InfluxStore
@@ -138,6 +140,8 @@ class Service:
         self.api_url: str | None = None
         self.mqtt_url: str | None = None
         self.ready = asyncio.Event()
+        self.detection: LiveDetection | None = None
+        self.pems: LivePems | None = None
         self.drain_timeout_s = 10.0
         self._stop = asyncio.Event()
 
@@ -164,10 +168,25 @@ class Service:
             store,
             lateness_s=s.service.compliance_lateness_s,
         )
+        models_dir = s.service.data_dir / "models"
+        detection = LiveDetection(
+            self.config,
+            store,
+            state_path=models_dir / "detection.state",
+            checkpoint_s=s.service.model_checkpoint_s,
+        )
+        pems = LivePems(
+            self.config,
+            state_path=models_dir / "pems.state",
+            checkpoint_s=s.service.model_checkpoint_s,
+        )
+        await detection.start()
+        await pems.start()
+        self.detection, self.pems = detection, pems
         writer = BatchWriter(
             store,
             queue,
-            derive=live.add,
+            derive={"compliance": live.add, "detection": detection.add, "pems": pems.add},
             dead_letter=DeadLetterFile(s.service.data_dir / "deadletter-store.jsonl"),
             batch_size=s.service.write_batch_size,
             linger_s=s.service.write_linger_s,
@@ -224,6 +243,9 @@ class Service:
             stop_task.cancel()
         finally:
             await self._shutdown(tasks, collector=collector, writer=writer, server=server)
+            detection.close()
+            await pems.wait_fits()
+            pems.close()
 
     async def _started(self, server: uvicorn.Server) -> None:
         while not server.started:

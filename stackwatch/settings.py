@@ -53,6 +53,12 @@ class ServiceSettings(BaseSettings):
         description="How late a reading may arrive before the short-term period "
         "it belongs to is evaluated (later readings re-evaluate their day).",
     )
+    model_checkpoint_s: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds between checkpoints of the detection and PEMS models (also "
+        "written at shutdown; after a crash, detection replays the readings stored since).",
+    )
     queue_size: int = Field(
         20_000, ge=1, description="Decoded messages waiting for storage (backpressure bound)."
     )

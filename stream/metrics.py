@@ -28,3 +28,20 @@ WRITE_SECONDS = Histogram(
 )
 QUEUE_DEPTH = Gauge("stackwatch_write_queue_depth", "Decoded messages waiting to be written.")
 MQTT_CONNECTED = Gauge("stackwatch_mqtt_connected", "1 while the collector is connected.")
+DETECTION_LATE = Counter(
+    "stackwatch_detection_late_readings_total",
+    "Readings not scored because a later time step of their sensors was already scored.",
+)
+DETECTION_EVENTS = Counter(
+    "stackwatch_detection_events_total", "Detection events raised, by type.", ["event"]
+)
+PEMS_PREDICTIONS = Counter(
+    "stackwatch_pems_predictions_total",
+    "PEMS predictions written, by use (check of a measured value, or substitute).",
+    ["use"],
+)
+DERIVE_ERRORS = Counter(
+    "stackwatch_derive_errors_total",
+    "Failures of a stage deriving results from stored readings.",
+    ["stage"],
+)

@@ -44,6 +44,7 @@ from stream.compliance.config import (
     StackCompliance,
 )
 from stream.model import SensorKey
+from stream.plant_models import DetectionConfig, PemsConfig
 
 Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 
@@ -123,6 +124,12 @@ class SensorConfig(_Strict):
         "pressure and is converted to 273.15 K / 101.3 kPa with the T and p sensors.",
     )
     calibration: Calibration | None = None
+    max_rate: float | None = Field(
+        None,
+        gt=0,
+        description="Largest plausible change per second (unit/s); faster changes are "
+        "flagged as a rate-of-change fault by the detection stage.",
+    )
     check: CheckChannel | None = Field(
         None,
         description="This sensor reports zero/span checks of another analyser (QAL3); "
@@ -183,6 +190,23 @@ class StackConfig(_Strict):
     sensors: dict[Id, SensorConfig] = Field(min_length=1)
     limits: dict[Quantity, EmissionLimit] = Field(default_factory=dict)
     compliance: StackCompliance = Field(default_factory=StackCompliance)
+    detection: DetectionConfig = Field(default_factory=DetectionConfig)
+    pems: list[PemsConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _models_name_sensors(self) -> Self:
+        for sid in self.detection.exclude:
+            if sid not in self.sensors:
+                raise ValueError(f"detection.exclude: no sensor {sid!r}")
+        targets = set()
+        for i, pems in enumerate(self.pems):
+            for sid in (pems.target, *pems.features):
+                if sid not in self.sensors:
+                    raise ValueError(f"pems.{i}: no sensor {sid!r} in this stack")
+            if pems.target in targets:
+                raise ValueError(f"pems.{i}: a second model for {pems.target!r}")
+            targets.add(pems.target)
+        return self
 
     @model_validator(mode="after")
     def _compliance_is_computable(self) -> Self:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from time import perf_counter, time_ns
 
@@ -28,6 +28,9 @@ from stream.schema import reading_to_point
 from stream.storage.base import Point, Store, StoreError
 
 log = structlog.get_logger(__name__)
+
+Deriver = Callable[[Sequence[Reading]], Awaitable[Sequence[Point]]]
+"""A stage computing points from newly stored readings (e.g. ``LiveCompliance.add``)."""
 
 
 class DeadLetterFile:
@@ -68,7 +71,7 @@ class BatchWriter:
         linger_s: float = 0.1,
         retry_min_s: float = 0.2,
         retry_max_s: float = 30.0,
-        derive: Callable[[Sequence[Reading]], Awaitable[Sequence[Point]]] | None = None,
+        derive: Mapping[str, Deriver] | None = None,
     ) -> None:
         self._store = store
         self._inbox = inbox
@@ -77,8 +80,8 @@ class BatchWriter:
         self._linger_s = linger_s
         self._retry_min_s = retry_min_s
         self._retry_max_s = retry_max_s
-        self._derive = derive
-        self._derive_failing = False
+        self._derive = dict(derive or {})
+        self._derive_failing: set[str] = set()
         self._failing = False
         self.stored = 0
         self.last_error: str | None = None
@@ -145,31 +148,36 @@ class BatchWriter:
         points = [reading_to_point(r) for r in readings]
         if points:
             await self._write(points)
-            if self._derive is not None:
-                await self._write_derived(readings)
+            for stage, deriver in self._derive.items():
+                await self._write_derived(stage, deriver, readings)
         for env in batch:
             env.ack()
         self.stored += len(points)
         metrics.READINGS_STORED.inc(len(points))
         self._pulse()
 
-    async def _write_derived(self, readings: Sequence[Reading]) -> None:
-        """Results computed from the stored readings (compliance), stored before the ack.
+    async def _write_derived(
+        self, stage: str, deriver: Deriver, readings: Sequence[Reading]
+    ) -> None:
+        """Results computed from the stored readings (compliance, detection, PEMS), stored
+        before the ack.
 
-        A failure here never costs readings: they are stored already; it is logged once and
-        the results are recomputed with the next batch of the same day.
+        A failure here never costs readings: they are stored already; it is logged once per
+        stage (and its recovery once), and the other stages go on.
         """
-        assert self._derive is not None
         try:
-            derived = await self._derive(readings)
+            derived = await deriver(readings)
         except Exception as err:  # a bug or a store error must not stop ingestion
-            if not self._derive_failing:
-                log.exception("deriving results from stored readings failed", error=str(err))
-                self._derive_failing = True
+            metrics.DERIVE_ERRORS.labels(stage=stage).inc()
+            if stage not in self._derive_failing:
+                log.exception(
+                    "deriving results from stored readings failed", stage=stage, error=str(err)
+                )
+                self._derive_failing.add(stage)
             return
-        if self._derive_failing:
-            log.info("deriving results recovered")
-            self._derive_failing = False
+        if stage in self._derive_failing:
+            log.info("deriving results recovered", stage=stage)
+            self._derive_failing.discard(stage)
         if derived:
             await self._write(derived)
 

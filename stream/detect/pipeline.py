@@ -118,6 +118,23 @@ class SensorDetector:
         self.consistency_likelihood = TailLikelihood(window=window, warmup=2 * warmup, **floors)
         self.in_stack = False
         self._last_ts: int | None = None
+        self._resume = False
+
+    @property
+    def warm(self) -> bool:
+        """Whether the forecast-residual score is calibrated (warm-up over): before, only the
+        fault rules can flag this sensor."""
+        return self.residual_likelihood.ready
+
+    def interrupt(self, ts_ns: int) -> None:
+        """The sensor is out of service at ``ts_ns`` (a reading with a maintenance,
+        calibration or malfunction status): no dropout is counted for the pause, and the
+        first reading after it re-anchors the forecast instead of being scored against it."""
+        if self._last_ts is not None and ts_ns < self._last_ts:
+            return
+        self._last_ts = ts_ns
+        self.rules.interrupt()
+        self._resume = True
 
     def update(self, ts_ns: int, value: float, context: Context | None = None) -> Score:
         """Score, decide and (unless anomalous) learn one reading.
@@ -132,6 +149,8 @@ class SensorDetector:
             return self.tick(ts_ns)
         self._last_ts = ts_ns
         rule = self.rules.check(ts_ns, value)
+        if self._resume:
+            return self._resumed(value, rule)
         residual = self.residual
         z = residual.standardized(value)
         raw = abs(z)
@@ -182,6 +201,14 @@ class SensorDetector:
         if rule is Kind.DROPOUT or shift.drift_detected or drift:
             residual.reanchor(value)  # the forecast is stale: start from this reading
         return Score(score, anomalous, kind, drift, self.name)
+
+    def _resumed(self, value: float, rule: Kind) -> Score:
+        """The first reading back in service: only the rules judge it (see :meth:`interrupt`)."""
+        self._resume = False
+        self.residual.reanchor(value)
+        if rule is not Kind.NONE:
+            return Score(1.0, True, rule, False, self.name)
+        return Score(0.0, False, Kind.NONE, False, self.name)
 
     def tick(self, now_ns: int) -> Score:
         """The verdict at ``now_ns`` without a reading: a dropout once the sensor is overdue."""

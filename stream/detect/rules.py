@@ -151,6 +151,13 @@ class FaultRules:
                 self._gap_ns = self._gap_from(median / NS_PER_S)
                 self._deltas = []
 
+    def interrupt(self) -> None:
+        """Forget the last reading: the sensor was out of service (maintenance, calibration)
+        and its next reading neither continues a run nor counts the pause as a dropout."""
+        self._last_ts = None
+        self._last_value = math.nan
+        self.run = 0
+
     @property
     def last_ts_ns(self) -> int | None:
         """Time of the last reading checked."""
