@@ -16,6 +16,7 @@ import typer
 from pydantic import ValidationError
 
 from simulators.recording import RecordingError, read_replay_csv
+from stackwatch.audit_cli import audit_app
 from stackwatch.detect_cli import detect_app
 from stackwatch.logs import configure_logging
 from stackwatch.pems_cli import pems_app
@@ -40,6 +41,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 app.add_typer(detect_app)
 app.add_typer(pems_app, name="pems")
+app.add_typer(audit_app, name="audit")
 
 
 @app.command("check-config")
