@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from alerts.runtime import AlertRuntime
 from api.settings import ApiSettings
 from stream.plant import PlantConfig
 from stream.storage.base import Store
@@ -35,7 +36,8 @@ class AppContext:
     ``components`` is called on every health request and returns the current state of the
     other components; the key ``store`` is reserved (the API pings the store itself).
     ``demo`` opens every endpoint without a token. ``now_ns`` is the clock used for default
-    time ranges (injected so tests can fix it).
+    time ranges (injected so tests can fix it). ``alerts`` serves the alert, silence and audit
+    endpoints.
     """
 
     config: PlantConfig
@@ -44,3 +46,5 @@ class AppContext:
     demo: bool
     components: Callable[[], Mapping[str, ComponentHealth]]
     now_ns: Callable[[], int] = field(default=time.time_ns)
+    alerts: AlertRuntime | None = None
+    """The alerts pipeline (None: the alert endpoints answer 503)."""

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,9 @@ from typing import Any
 import structlog
 import uvicorn
 
+from alerts.audit import AuditSettings
+from alerts.runtime import AlertRuntime
+from alerts.settings import AlertsConfigError, AlertsSettings, load_alerts_config
 from api.auth import validate_api_settings
 from api.context import AppContext, ComponentHealth
 from api.main import create_app
@@ -35,9 +38,10 @@ from stackwatch.settings import Mode, ServiceSettings
 from stream.compliance.live import LiveCompliance
 from stream.detect.live import LiveDetection
 from stream.envelope import Envelope
+from stream.model import Reading
 from stream.pems.live import LivePems
 from stream.plant import PlantConfig, load_plant_config
-from stream.storage.base import Store
+from stream.storage.base import Point, Store
 from stream.storage.influx import InfluxStore
 from stream.storage.settings import InfluxSettings
 from stream.storage.sqlite import SqliteStore
@@ -60,6 +64,7 @@ class Settings:
     mqtt: MqttSettings
     influx: InfluxSettings
     api: ApiSettings
+    alerts: AlertsSettings = field(default_factory=AlertsSettings)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -137,6 +142,16 @@ class Service:
         self.simulate = simulate
         self.seed = seed
         self.config: PlantConfig = load_plant_config(plant_config_path(settings.service))
+        try:
+            self.alerts_config = load_alerts_config(
+                settings.alerts.config,
+                topic_prefix=settings.mqtt.topic_prefix,
+                mqtt_username=settings.mqtt.username,
+                mqtt_password=settings.mqtt.password,
+            )
+        except AlertsConfigError as err:
+            raise StartupError(str(err)) from None
+        self.alerts: AlertRuntime | None = None
         self.api_url: str | None = None
         self.mqtt_url: str | None = None
         self.ready = asyncio.Event()
@@ -163,10 +178,33 @@ class Service:
         s = self.settings
         self.mqtt_url = mqtt_settings.url
         queue: asyncio.Queue[Envelope] = asyncio.Queue(maxsize=s.service.queue_size)
+        alerts = AlertRuntime(
+            self.alerts_config,
+            self.config,
+            data_dir=s.service.data_dir,
+            fanouts=self.alerts_config.receivers.build(mqtt_settings.url),
+            settings=s.alerts,
+            audit_key=AuditSettings().key,
+        )
+        self.alerts = alerts
+        try:
+            await self._run_with_alerts(store, mqtt_settings, queue, alerts)
+        finally:
+            await alerts.close()
+
+    async def _run_with_alerts(
+        self,
+        store: Store,
+        mqtt_settings: MqttSettings,
+        queue: asyncio.Queue[Envelope],
+        alerts: AlertRuntime,
+    ) -> None:
+        s = self.settings
         live = LiveCompliance(
             self.config,
             store,
             lateness_s=s.service.compliance_lateness_s,
+            on_event=alerts.on_compliance_event,
         )
         models_dir = s.service.data_dir / "models"
         detection = LiveDetection(
@@ -174,6 +212,7 @@ class Service:
             store,
             state_path=models_dir / "detection.state",
             checkpoint_s=s.service.model_checkpoint_s,
+            on_event=alerts.on_detection_event,
         )
         pems = LivePems(
             self.config,
@@ -182,11 +221,27 @@ class Service:
         )
         await detection.start()
         await pems.start()
+        derived: list[Point] = []
+
+        async def compliance(readings: Sequence[Reading]) -> list[Point]:
+            derived[:] = await live.add(readings)
+            return derived
+
+        async def observe_alerts(readings: Sequence[Reading]) -> list[Point]:
+            alerts.observe(readings, derived)
+            derived.clear()
+            return []
+
         self.detection, self.pems = detection, pems
         writer = BatchWriter(
             store,
             queue,
-            derive={"compliance": live.add, "detection": detection.add, "pems": pems.add},
+            derive={
+                "compliance": compliance,
+                "detection": detection.add,
+                "pems": pems.add,
+                "alerts": observe_alerts,
+            },
             dead_letter=DeadLetterFile(s.service.data_dir / "deadletter-store.jsonl"),
             batch_size=s.service.write_batch_size,
             linger_s=s.service.write_linger_s,
@@ -204,7 +259,10 @@ class Service:
                 ),
             }
 
-        app = create_app(AppContext(self.config, store, s.api, s.demo, components))
+        def health() -> list[tuple[str, bool, str]]:
+            return [(name, c.ok, c.detail) for name, c in components().items()]
+
+        app = create_app(AppContext(self.config, store, s.api, s.demo, components, alerts=alerts))
         server = uvicorn.Server(
             uvicorn.Config(
                 app,
@@ -218,7 +276,8 @@ class Service:
         writer_task = asyncio.create_task(writer.run(), name="writer")
         collector_task = asyncio.create_task(collector.run(), name="collector")
         server_task = asyncio.create_task(server.serve(), name="api")
-        tasks: list[asyncio.Task[Any]] = [writer_task, collector_task, server_task]
+        alerts_task = asyncio.create_task(alerts.run(self._stop, health), name="alerts")
+        tasks: list[asyncio.Task[Any]] = [writer_task, collector_task, server_task, alerts_task]
         if self.simulate:
             sim = PlantSimulator(self.config, seed=self.seed)
             tasks.append(

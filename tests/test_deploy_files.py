@@ -142,9 +142,15 @@ def _env_example() -> dict[str, EnvEntry]:
     return entries
 
 
+SETTINGS_ELSEWHERE = ("alerts.notify.config", "alerts.audit")
+"""Modules with settings classes next to the code they configure (not in a settings.py)."""
+
+
 def _settings_classes() -> list[type[BaseSettings]]:
-    """Every settings class of our packages: ``settings.py`` in a package or sub-package."""
+    """Every settings class of our packages: ``settings.py`` in a package or sub-package, and
+    the modules of :data:`SETTINGS_ELSEWHERE`."""
     found: list[type[BaseSettings]] = []
+    names = list(SETTINGS_ELSEWHERE)
     for path in sorted([*REPO.glob("*/settings.py"), *REPO.glob("*/*/settings.py")]):
         rel = path.relative_to(REPO)
         packages = [REPO.joinpath(*rel.parts[: i + 1]) for i in range(len(rel.parts) - 1)]
@@ -152,7 +158,9 @@ def _settings_classes() -> list[type[BaseSettings]]:
             (p / "__init__.py").exists() for p in packages
         ):
             continue
-        module = importlib.import_module(".".join(rel.with_suffix("").parts))
+        names.append(".".join(rel.with_suffix("").parts))
+    for name in names:
+        module = importlib.import_module(name)
         for obj in vars(module).values():
             if (
                 isinstance(obj, type)

@@ -35,7 +35,8 @@ from alerts.model import Notification
 from alerts.notify.base import NotifyError
 from alerts.notify.render import to_json
 
-DEFAULT_TOPIC_TEMPLATE = "stackwatch/alerts/{plant}/{stack}"
+DEFAULT_TOPIC_TEMPLATE = "stackwatch/alerts/{plant}/{stack}/{status}"
+"""Five levels, so the collector's sensor filter ``stackwatch/+/+/+`` never receives alerts."""
 # CONNACK codes that another attempt cannot fix: 3.1.1 (1 protocol, 2 client id, 4 bad
 # credentials, 5 not authorised) and MQTT 5 reason codes (0x84..0x87, 0x8C bad auth method).
 _FATAL_CONNACK = frozenset({1, 2, 4, 5, 0x84, 0x85, 0x86, 0x87, 0x8C})
