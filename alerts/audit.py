@@ -443,6 +443,8 @@ class AuditLog:
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self.path = path
+        self.key = key
+        """The HMAC key (None: plain SHA-256); :func:`verify` needs the same one."""
         self._key = key
         self._clock = clock
         self._lock = threading.Lock()

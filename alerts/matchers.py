@@ -71,8 +71,9 @@ class Matcher(BaseModel):
         if self.op in (MatchOp.RE, MatchOp.NRE):
             try:
                 re.compile(self.value)
-            except re.error as err:
-                raise ValueError(f"invalid regex {self.value!r}: {err}") from err
+            except (re.error, RecursionError, OverflowError) as err:
+                # Deeply nested groups and huge repeat counts fail outside re.error.
+                raise ValueError(f"invalid regex {self.value!r}: {err}") from None
         return self
 
     @cached_property

@@ -79,11 +79,14 @@ class AlertRuntime:
         settings: AlertsSettings | None = None,
         audit_key: SecretStr | None = None,
         clock: Callable[[], int] = time.time_ns,
+        on_transition: Callable[[Transition], None] | None = None,
     ) -> None:
         settings = settings or AlertsSettings()
         self.settings = settings
         self.config = config
         self._clock = clock
+        self.on_transition = on_transition
+        """Called with every transition after it is stored (e.g. the live stream)."""
         data_dir.mkdir(parents=True, exist_ok=True)
         self.store = AlertStore(data_dir / "alerts.db")
         self.silences = SilenceBook(data_dir / "alerts.db")
@@ -177,6 +180,8 @@ class AlertRuntime:
             self.audit.record_transition(t)
             if not dropped(t):
                 self.dispatcher.update(t.alert)
+            if self.on_transition is not None:
+                self.on_transition(t)
 
     # -- officers ------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from alerts.runtime import AlertRuntime
+from api.live import LiveHub
 from api.settings import ApiSettings
 from stream.plant import PlantConfig
 from stream.storage.base import Store
@@ -48,3 +49,5 @@ class AppContext:
     now_ns: Callable[[], int] = field(default=time.time_ns)
     alerts: AlertRuntime | None = None
     """The alerts pipeline (None: the alert endpoints answer 503)."""
+    live: LiveHub | None = None
+    """The live event stream (None: ``/live`` answers 503)."""

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
 
+from alerts.runtime import AlertRuntime
 from api.context import AppContext
 from api.settings import ApiSettings
 from stream.plant import PlantConfig
@@ -40,3 +41,15 @@ def get_settings(ctx: ContextDep) -> ApiSettings:
 StoreDep = Annotated[Store, Depends(get_store)]
 ConfigDep = Annotated[PlantConfig, Depends(get_config)]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+
+
+def get_alerts(ctx: ContextDep) -> AlertRuntime:
+    """The running alerts pipeline; 503 (error shape) when the service runs without one."""
+    if ctx.alerts is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "alerting is not running on this service"
+        )
+    return ctx.alerts
+
+
+AlertsDep = Annotated[AlertRuntime, Depends(get_alerts)]

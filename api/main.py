@@ -22,7 +22,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.auth import require_token
 from api.context import AppContext
-from api.routes import health, metrics, plants, readings
+from api.routes import (
+    alerts,
+    audit,
+    health,
+    live,
+    metrics,
+    notifications,
+    plants,
+    readings,
+    silences,
+)
 from api.schemas import ErrorBody, ErrorDetail, ErrorOut
 from stream.storage.base import StoreError
 
@@ -37,6 +47,8 @@ _CODES = {
     409: "conflict",
     422: "validation_error",
     429: "too_many_requests",
+    502: "bad_gateway",
+    503: "unavailable",
 }
 
 _PROTECTED_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -125,7 +137,16 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.add_exception_handler(Exception, _unexpected_error)
 
     app.include_router(health.router)
-    for router in (plants.router, readings.router, metrics.router):
+    for router in (
+        plants.router,
+        live.router,
+        readings.router,
+        metrics.router,
+        alerts.router,
+        silences.router,
+        notifications.router,
+        audit.router,
+    ):
         app.include_router(
             router, dependencies=[Depends(require_token)], responses=_PROTECTED_RESPONSES
         )

@@ -25,6 +25,7 @@ from alerts.runtime import AlertRuntime
 from alerts.settings import AlertsConfigError, AlertsSettings, load_alerts_config
 from api.auth import validate_api_settings
 from api.context import AppContext, ComponentHealth
+from api.live import LiveHub
 from api.main import create_app
 from api.settings import ApiSettings
 from collector.broker import EmbeddedBroker
@@ -45,7 +46,7 @@ from stream.storage.base import Point, Store
 from stream.storage.influx import InfluxStore
 from stream.storage.settings import InfluxSettings
 from stream.storage.sqlite import SqliteStore
-from stream.writer import BatchWriter, DeadLetterFile
+from stream.writer import BatchWriter, DeadLetterFile, Deriver
 
 log = structlog.get_logger(__name__)
 
@@ -152,6 +153,7 @@ class Service:
         except AlertsConfigError as err:
             raise StartupError(str(err)) from None
         self.alerts: AlertRuntime | None = None
+        self.hub = LiveHub()
         self.api_url: str | None = None
         self.mqtt_url: str | None = None
         self.ready = asyncio.Event()
@@ -200,48 +202,13 @@ class Service:
         alerts: AlertRuntime,
     ) -> None:
         s = self.settings
-        live = LiveCompliance(
-            self.config,
-            store,
-            lateness_s=s.service.compliance_lateness_s,
-            on_event=alerts.on_compliance_event,
-        )
-        models_dir = s.service.data_dir / "models"
-        detection = LiveDetection(
-            self.config,
-            store,
-            state_path=models_dir / "detection.state",
-            checkpoint_s=s.service.model_checkpoint_s,
-            on_event=alerts.on_detection_event,
-        )
-        pems = LivePems(
-            self.config,
-            state_path=models_dir / "pems.state",
-            checkpoint_s=s.service.model_checkpoint_s,
-        )
-        await detection.start()
-        await pems.start()
-        derived: list[Point] = []
-
-        async def compliance(readings: Sequence[Reading]) -> list[Point]:
-            derived[:] = await live.add(readings)
-            return derived
-
-        async def observe_alerts(readings: Sequence[Reading]) -> list[Point]:
-            alerts.observe(readings, derived)
-            derived.clear()
-            return []
-
-        self.detection, self.pems = detection, pems
+        hub = self.hub
+        alerts.on_transition = hub.publish_alert
+        derive = await self._derivers(store, alerts)
         writer = BatchWriter(
             store,
             queue,
-            derive={
-                "compliance": compliance,
-                "detection": detection.add,
-                "pems": pems.add,
-                "alerts": observe_alerts,
-            },
+            derive=derive,
             dead_letter=DeadLetterFile(s.service.data_dir / "deadletter-store.jsonl"),
             batch_size=s.service.write_batch_size,
             linger_s=s.service.write_linger_s,
@@ -302,9 +269,66 @@ class Service:
             stop_task.cancel()
         finally:
             await self._shutdown(tasks, collector=collector, writer=writer, server=server)
-            detection.close()
-            await pems.wait_fits()
-            pems.close()
+            if self.detection is not None:
+                self.detection.close()
+            if self.pems is not None:
+                await self.pems.wait_fits()
+                self.pems.close()
+
+    async def _derivers(self, store: Store, alerts: AlertRuntime) -> dict[str, Deriver]:
+        """The stages run on every stored batch, in order: compliance, detection, PEMS, then
+        publishing to the alerts and the live stream (all before the MQTT ack)."""
+        s = self.settings
+        hub = self.hub
+        live = LiveCompliance(
+            self.config,
+            store,
+            lateness_s=s.service.compliance_lateness_s,
+            on_event=alerts.on_compliance_event,
+        )
+        models_dir = s.service.data_dir / "models"
+        detection = LiveDetection(
+            self.config,
+            store,
+            state_path=models_dir / "detection.state",
+            checkpoint_s=s.service.model_checkpoint_s,
+            on_event=alerts.on_detection_event,
+        )
+        pems = LivePems(
+            self.config,
+            state_path=models_dir / "pems.state",
+            checkpoint_s=s.service.model_checkpoint_s,
+        )
+        await detection.start()
+        await pems.start()
+        derived: list[Point] = []  # the points derived from the current batch, in stage order
+
+        def collecting(stage: Deriver) -> Deriver:
+            async def run(readings: Sequence[Reading]) -> Sequence[Point]:
+                points = await stage(readings)
+                derived.extend(points)
+                return points
+
+            return run
+
+        async def publish(readings: Sequence[Reading]) -> list[Point]:
+            """Last stage: everything is stored; tell the alerts and the live stream."""
+            try:
+                alerts.observe(readings, derived)
+                hub.publish_readings(readings)
+                hub.publish_points(derived)
+            finally:
+                derived.clear()
+            return []
+
+        self.detection, self.pems = detection, pems
+
+        return {
+            "compliance": collecting(live.add),
+            "detection": collecting(detection.add),
+            "pems": collecting(pems.add),
+            "publish": publish,
+        }
 
     async def _started(self, server: uvicorn.Server) -> None:
         while not server.started:
@@ -345,6 +369,7 @@ class Service:
                     "shutdown: queue not drained; the broker will redeliver the rest",
                     queued=writer.queued,
                 )
+        self.hub.close()  # open event streams end, so the API server can stop
         server.should_exit = True
         for task in tasks:
             if task.get_name() != "api":

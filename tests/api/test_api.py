@@ -643,6 +643,17 @@ async def test_openapi_lists_every_route_typed(api: httpx.AsyncClient) -> None:
         "/readings/latest",
         "/readings/{plant}/{stack}/{sensor}",
         "/metrics",
+        "/live",
+        "/alerts",
+        "/alerts/history",
+        "/alerts/{fingerprint}",
+        "/alerts/{fingerprint}/acknowledge",
+        "/silences",
+        "/silences/{silence_id}",
+        "/notifications",
+        "/notifications/suppressed",
+        "/audit",
+        "/audit/verify",
     }
     schemas = doc["components"]["schemas"]
     assert {"ErrorOut", "HealthOut", "PlantOut", "ReadingOut", "SeriesOut"} <= set(schemas)
