@@ -27,7 +27,6 @@ transaction per flush that changed something).
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Literal, cast
 
 from alerts.model import Notification, NotifyReason
+from alerts.sqlite import open_db
 
 MuteReason = Literal["silenced", "inhibited"]
 
@@ -132,12 +132,8 @@ class NotifyLog:
     silences). Thread-safe."""
 
     def __init__(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_db(path, _SCHEMA)
         rows = self._db.execute(
             "SELECT receiver, group_key, level, tick_ns, sent_ns, firing, resolved, muted"
             " FROM notify_log"

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import builtins
 import re
-import sqlite3
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -54,6 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from alerts.matchers import Matcher, MatchOp, matches
 from alerts.model import Labels, RuleName
+from alerts.sqlite import open_db
 from stream.compliance.types import OperatingMode
 from stream.model import NS_PER_S, Status
 
@@ -220,12 +220,8 @@ class SilenceBook:
     """All silences, persisted in the SQLite file at ``path`` (created if missing)."""
 
     def __init__(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_db(path, _SCHEMA)
         self._silences: dict[str, Silence] = {
             s.id: s
             for s in (
