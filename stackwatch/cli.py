@@ -20,6 +20,7 @@ from stackwatch.audit_cli import audit_app
 from stackwatch.detect_cli import detect_app
 from stackwatch.logs import configure_logging
 from stackwatch.pems_cli import pems_app
+from stackwatch.report_cli import report_app
 from stackwatch.service import Service, Settings, StartupError
 from stackwatch.settings import Mode
 from stream.compliance.engine import ComplianceEngine
@@ -42,6 +43,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 app.add_typer(detect_app)
 app.add_typer(pems_app, name="pems")
 app.add_typer(audit_app, name="audit")
+app.add_typer(report_app, name="report")
 
 
 @app.command("check-config")
