@@ -103,6 +103,25 @@ def _no_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
+def _optional_not_nullable(schema: dict[str, Any]) -> None:
+    """The schema of an optional ``X | None`` field that refuses null: just ``X``'s.
+
+    (``X | SkipJsonSchema[None]`` gives the same schema, but reports errors per union
+    member: ``body.by.function-after[...]`` instead of ``body.by``.)
+    """
+    schema.pop("default", None)
+    for option in schema.pop("anyOf", []):
+        if option.get("type") != "null":
+            schema.update(option)
+
+
+def _refuse_null(value: object) -> object:
+    """Optional fields are left out, not null (the schema says so: no ``null`` type)."""
+    if value is None:
+        raise ValueError("leave it out rather than null")
+    return value
+
+
 def time_ns(dt: datetime) -> int:
     """Epoch ns of an aware datetime, refused outside what the stores hold (1970 to 2262)."""
     ns = ns_from_datetime(dt)
@@ -260,8 +279,18 @@ class AckIn(BaseModel):
         },
     )
 
-    by: Name
+    by: Name | None = Field(
+        None,
+        description="Who acknowledges. With an API key: the key's holder, so leave it out "
+        "or give that name. Required in demo mode (no login).",
+        json_schema_extra=_optional_not_nullable,
+    )
     comment: Comment
+
+    @field_validator("by", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        return _refuse_null(value)
 
 
 # ---------------------------------------------------------------------------------- silences
@@ -357,7 +386,12 @@ class SilenceIn(BaseModel):
     duration_s: (
         Annotated[float, Field(gt=0, le=MAX_SILENCE_S, allow_inf_nan=False)] | SkipJsonSchema[None]
     ) = Field(None, description="Seconds.", json_schema_extra=_no_default)
-    created_by: Name
+    created_by: Name | None = Field(
+        None,
+        description="Who creates it. With an API key: the key's holder, so leave it out or "
+        "give that name. Required in demo mode (no login).",
+        json_schema_extra=_optional_not_nullable,
+    )
     comment: Comment
 
     @field_validator("matchers")
@@ -374,12 +408,10 @@ class SilenceIn(BaseModel):
             raise ValueError("the matchers would match every alert; add a specific one")
         return items
 
-    @field_validator("starts_at", "ends_at", "duration_s", mode="before")
+    @field_validator("starts_at", "ends_at", "duration_s", "created_by", mode="before")
     @classmethod
     def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("leave it out rather than null")
-        return value
+        return _refuse_null(value)
 
     @field_validator("starts_at", "ends_at")
     @classmethod

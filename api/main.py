@@ -2,9 +2,10 @@
 
 No lifespan opens anything here: the service starts the store before serving and closes it
 after, so the app is a pure function of its context. Health is mounted open; every other
-router sits behind :func:`api.auth.require_token` (the OpenAPI document at ``/openapi.json``
-and ``/docs`` stay open: they describe the API, not the data). All errors share one JSON shape
-(:class:`api.schemas.ErrorOut`).
+router sits behind :func:`api.auth.require_role` with the least role any of its endpoints
+needs (:data:`ROUTER_ROLES`); endpoints that need more ask for it themselves (acknowledging,
+silencing). The OpenAPI document at ``/openapi.json`` and ``/docs`` stay open: they describe
+the API, not the data. All errors share one JSON shape (:class:`api.schemas.ErrorOut`).
 """
 
 from __future__ import annotations
@@ -14,26 +15,29 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import structlog
-from fastapi import Depends, FastAPI, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.auth import require_token
+from api.auth import Keyring, require_role
 from api.context import AppContext
 from api.routes import (
     alerts,
     audit,
+    config,
     health,
     live,
     metrics,
     notifications,
     plants,
     readings,
+    reports,
     silences,
 )
 from api.schemas import ErrorBody, ErrorDetail, ErrorOut
+from api.settings import Role
 from stream.storage.base import StoreError
 
 log = structlog.get_logger(__name__)
@@ -53,9 +57,29 @@ _CODES = {
 
 _PROTECTED_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Missing or invalid bearer token."},
+    403: {
+        "model": ErrorOut,
+        "description": "The key's role does not allow this (operator < officer < admin), or "
+        "the acting user named in the request is not the key's holder.",
+    },
     502: {"model": ErrorOut, "description": "The store refused the query."},
     503: {"model": ErrorOut, "description": "The store is unavailable; retry later."},
 }
+
+
+ROUTER_ROLES: tuple[tuple[APIRouter, Role], ...] = (
+    (plants.router, Role.OPERATOR),
+    (live.router, Role.OPERATOR),
+    (readings.router, Role.OPERATOR),
+    (metrics.router, Role.OPERATOR),
+    (alerts.router, Role.OPERATOR),  # acknowledging: officer
+    (silences.router, Role.OPERATOR),  # creating and expiring: officer
+    (notifications.router, Role.OPERATOR),
+    (audit.router, Role.OFFICER),
+    (reports.router, Role.OFFICER),
+    (config.router, Role.ADMIN),
+)
+"""Each protected router with the least role its endpoints need."""
 
 
 def _package_version() -> str:
@@ -124,12 +148,21 @@ def create_app(ctx: AppContext) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.ctx = ctx
+    app.state.keyring = keys = Keyring.of(ctx.settings)
+    if not ctx.demo:  # demo mode: the service itself warns that the API is open
+        # Bound now, not at import: a cached module logger would miss a later configuration.
+        startup_log = structlog.get_logger(__name__)
+        startup_log.info("api keys loaded", **keys.roles())
+        if not keys.principals():
+            startup_log.warning("no API keys configured: every protected request is refused")
     if ctx.settings.cors_origins:
+        # No credentials mode: the bearer token travels in a header, not in cookies.
         app.add_middleware(
             CORSMiddleware,
             allow_origins=ctx.settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Content-Disposition", "Retry-After", "WWW-Authenticate"],
         )
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -137,17 +170,8 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.add_exception_handler(Exception, _unexpected_error)
 
     app.include_router(health.router)
-    for router in (
-        plants.router,
-        live.router,
-        readings.router,
-        metrics.router,
-        alerts.router,
-        silences.router,
-        notifications.router,
-        audit.router,
-    ):
+    for router, role in ROUTER_ROLES:
         app.include_router(
-            router, dependencies=[Depends(require_token)], responses=_PROTECTED_RESPONSES
+            router, dependencies=[Depends(require_role(role))], responses=_PROTECTED_RESPONSES
         )
     return app

@@ -14,8 +14,10 @@ from typing import Annotated
 import structlog
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from simulators.recording import RecordingError, read_replay_csv
+from stackwatch.apikey_cli import apikey_app
 from stackwatch.audit_cli import audit_app
 from stackwatch.detect_cli import detect_app
 from stackwatch.logs import configure_logging
@@ -44,6 +46,7 @@ app.add_typer(detect_app)
 app.add_typer(pems_app, name="pems")
 app.add_typer(audit_app, name="audit")
 app.add_typer(report_app, name="report")
+app.add_typer(apikey_app, name="api-key")
 
 
 @app.command("check-config")
@@ -89,7 +92,7 @@ def run(
     """Run the service: collector, storage writer, API (and a simulated plant in demo mode)."""
     try:
         settings = Settings.from_env()
-    except ValidationError as err:
+    except (ValidationError, SettingsError) as err:
         raise _fail(f"invalid settings:\n{err}") from None
     if demo:
         settings.service = settings.service.model_copy(update={"mode": Mode.DEMO})

@@ -4,6 +4,9 @@ Reads go to the alert store, whose SQLite connection sits behind a lock, so thos
 are plain functions FastAPI runs in its thread pool. The runtime's alert book and dispatcher
 belong to the event loop (not thread-safe): reading one alert from the book and acknowledging
 are ``async`` endpoints that call the runtime on the loop (fast, local operations).
+
+Reading needs the operator role (set where ``api.main`` mounts the router); acknowledging
+needs the officer role and is recorded under the key's name (:func:`api.auth.acting_user`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from alerts.lifecycle import InvalidTransitionError, UnknownAlertError
 from alerts.model import Severity, State
 from alerts.store import AlertStoreError
 from api.alert_schemas import AckIn, AlertOut, Rfc3339, TransitionOut, clamp_ns
+from api.auth import OfficerDep, acting_user
 from api.deps import AlertsDep
 from api.schemas import ErrorOut
 from stream.storage.base import StoreError
@@ -151,13 +155,18 @@ async def get_alert(fingerprint: Fingerprint, runtime: AlertsDep) -> AlertOut:
         },
     },
 )
-async def acknowledge(fingerprint: Fingerprint, body: AckIn, runtime: AlertsDep) -> AlertOut:
+async def acknowledge(
+    fingerprint: Fingerprint, body: AckIn, runtime: AlertsDep, principal: OfficerDep
+) -> AlertOut:
     """An officer takes the alert: its reminders and escalations stop, and who and why are
     recorded in the alert, its history and the audit log. It stays acknowledged until it
-    resolves; a new episode starts unacknowledged."""
+    resolves; a new episode starts unacknowledged. Needs the officer role; the officer is the
+    key's holder (`by` may be left out, or must be that name). In demo mode `by` is
+    required."""
+    by = acting_user(principal, body.by, ("body", "by"))
     try:
         with storage_errors():
-            alert = runtime.acknowledge(fingerprint, body.by, body.comment)
+            alert = runtime.acknowledge(fingerprint, by, body.comment)
     except UnknownAlertError as err:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from None
     except InvalidTransitionError as err:

@@ -1,8 +1,9 @@
 """Prometheus exposition of the process-wide default registry.
 
 Served through the API router (not a mounted ``make_asgi_app``) so it sits behind the same
-bearer-token check as the data endpoints outside demo mode: configure the scraper with
-``authorization: {credentials: <token>}``. The format follows the scraper's ``Accept`` header.
+bearer-token check as the data endpoints outside demo mode (operator role): give the scraper
+an operator key, ``authorization: {credentials: <token>}``. The format follows the scraper's
+``Accept`` header.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ still evaluated, shown and recorded, and every notification held back is in
 ``/notifications/suppressed``. Creating and expiring are audited with the acting user; they
 run on the event loop (``async``), where the runtime's dispatcher reads the silences.
 States are computed with the service clock at the time of the request.
+
+Reading needs the operator role (set where ``api.main`` mounts the router); creating and
+expiring need the officer role and are recorded under the key's name
+(:func:`api.auth.acting_user`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from api.alert_schemas import (
     SilenceOut,
     time_ns,
 )
+from api.auth import OfficerDep, acting_user
 from api.deps import AlertsDep, ContextDep
 from api.routes.alerts import ALERTS_RESPONSES, BODY_RESPONSES, Limit, Offset, storage_errors
 from api.schemas import ErrorOut
@@ -69,10 +74,15 @@ def get_silence(silence_id: SilenceId, runtime: AlertsDep, ctx: ContextDep) -> S
     status_code=status.HTTP_201_CREATED,
     responses=BODY_RESPONSES,
 )
-async def create_silence(body: SilenceIn, runtime: AlertsDep, ctx: ContextDep) -> SilenceOut:
+async def create_silence(
+    body: SilenceIn, runtime: AlertsDep, ctx: ContextDep, principal: OfficerDep
+) -> SilenceOut:
     """Mute matching alerts from ``starts_at`` (default now) to ``ends_at`` or for
     ``duration_s``. Refused (422) when it would end before it starts or already ended, or
-    last more than 366 days."""
+    last more than 366 days. Needs the officer role; the creator is the key's holder
+    (``created_by`` may be left out, or must be that name). In demo mode ``created_by`` is
+    required."""
+    created_by = acting_user(principal, body.created_by, ("body", "created_by"))
     now = ctx.now_ns()
     starts = time_ns(body.starts_at) if body.starts_at is not None else None
     begin = now if starts is None else starts
@@ -94,7 +104,7 @@ async def create_silence(body: SilenceIn, runtime: AlertsDep, ctx: ContextDep) -
                 body.matcher_list(),
                 starts_ns=starts,
                 ends_ns=ends,
-                created_by=body.created_by,
+                created_by=created_by,
                 comment=body.comment,
             )
     except SilenceError as err:  # already checked above; kept as the book's last word
@@ -112,23 +122,26 @@ async def create_silence(body: SilenceIn, runtime: AlertsDep, ctx: ContextDep) -
 )
 async def expire_silence(
     silence_id: SilenceId,
+    runtime: AlertsDep,
+    ctx: ContextDep,
+    principal: OfficerDep,
     by: Annotated[
-        str,
+        str | None,
         Query(
             min_length=1,
             max_length=MAX_NAME,
             pattern=r"\S",
-            description="Who ends it (recorded in the silence and the audit log).",
+            description="Who ends it (recorded in the silence and the audit log): the key's "
+            "holder, so leave it out or give that name; required in demo mode.",
         ),
-    ],
-    runtime: AlertsDep,
-    ctx: ContextDep,
+    ] = None,
 ) -> SilenceOut:
     """End a pending or active silence now (a pending one never starts). The silence is
-    kept, expired, and returned."""
+    kept, expired, and returned. Needs the officer role."""
+    actor = acting_user(principal, by.strip() if by is not None else None, ("query", "by"))
     try:
         with storage_errors():
-            silence = runtime.expire_silence(silence_id, by.strip())
+            silence = runtime.expire_silence(silence_id, actor)
     except SilenceNotFoundError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no silence {silence_id!r}") from None
     except SilenceError as err:

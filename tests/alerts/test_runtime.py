@@ -16,7 +16,7 @@ from stream.compliance.points import STA
 from stream.detect.events import DetectionEvent, EventType
 from stream.model import NS_PER_S, Reading, Status
 from stream.plant import PlantConfig, parse_plant_config
-from stream.storage.base import Point
+from stream.storage.base import FieldValue, Point
 
 T0 = 1_767_225_600 * NS_PER_S
 PLANT = """
@@ -79,7 +79,12 @@ def rt(tmp_path: Path, plant: PlantConfig, clock: Clock) -> Iterator[AlertRuntim
 
 
 def sta(minute: int, validated: float) -> Point:
-    fields = {"state": "valid", "n_valid": 1800, "normalised": validated, "validated": validated}
+    fields: dict[str, FieldValue] = {
+        "state": "valid",
+        "n_valid": 1800,
+        "normalised": validated,
+        "validated": validated,
+    }
     return Point(
         STA, {"plant": "p1", "stack": "s1", "pollutant": "nox"}, fields, T0 + minute * 60 * NS_PER_S
     )

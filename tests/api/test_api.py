@@ -654,6 +654,9 @@ async def test_openapi_lists_every_route_typed(api: httpx.AsyncClient) -> None:
         "/notifications/suppressed",
         "/audit",
         "/audit/verify",
+        "/reports/{plant}/daily",
+        "/reports/{plant}/monthly",
+        "/config",
     }
     schemas = doc["components"]["schemas"]
     assert {"ErrorOut", "HealthOut", "PlantOut", "ReadingOut", "SeriesOut"} <= set(schemas)

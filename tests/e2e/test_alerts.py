@@ -17,6 +17,7 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt import publish
+from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
 from alerts.notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
@@ -143,7 +144,7 @@ def test_nox_excursion_notifies_escalates_until_acknowledged_and_resolves(
     (tmp_path / "plant.yaml").write_text(PLANT)
     (tmp_path / "alerts.yaml").write_text(alerts_yaml(receiver, mosquitto_server.url, topic_prefix))
     control_room: list[dict[str, Any]] = []
-    subscriber = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    subscriber = mqtt.Client(CallbackAPIVersion.VERSION2)
     subscriber.on_message = lambda c, u, m: control_room.append(json.loads(m.payload))
     subscriber.connect("127.0.0.1", mosquitto_server.port)
     subscriber.subscribe(f"{topic_prefix}/alerts/#", qos=1)
