@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Make sure the real servers the tests start are installed: mosquitto, mosquitto_pub/sub, influxd.
+# Make sure the real servers the tests start are installed: mosquitto, mosquitto_pub/sub, influxd,
+# and Debian's chromium for the browser test of the built-in page.
 set -euo pipefail
 missing=()
-for bin in mosquitto mosquitto_pub mosquitto_sub influxd; do
+for bin in mosquitto mosquitto_pub mosquitto_sub influxd chromium; do
   command -v "$bin" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin" command -v "$bin" >/dev/null 2>&1 || missing+=("$bin")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
-pkgs="mosquitto mosquitto-clients influxdb"
+pkgs="mosquitto mosquitto-clients influxdb chromium"
 cmd="apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $pkgs"
 if [ "$(id -u)" != 0 ]; then
   echo "missing: ${missing[*]}. Install them with:  sudo sh -c '$cmd'" >&2

@@ -35,6 +35,7 @@ from api.routes import (
     readings,
     reports,
     silences,
+    ui,
 )
 from api.schemas import ErrorBody, ErrorDetail, ErrorOut
 from api.settings import Role
@@ -170,6 +171,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.add_exception_handler(Exception, _unexpected_error)
 
     app.include_router(health.router)
+    app.include_router(ui.router)  # the built-in page: static files, no data, open
     for router, role in ROUTER_ROLES:
         app.include_router(
             router, dependencies=[Depends(require_role(role))], responses=_PROTECTED_RESPONSES

@@ -229,7 +229,9 @@ class Service:
         def health() -> list[tuple[str, bool, str]]:
             return [(name, c.ok, c.detail) for name, c in components().items()]
 
-        app = create_app(AppContext(self.config, store, s.api, s.demo, components, alerts=alerts))
+        app = create_app(
+            AppContext(self.config, store, s.api, s.demo, components, alerts=alerts, live=hub)
+        )
         server = uvicorn.Server(
             uvicorn.Config(
                 app,
