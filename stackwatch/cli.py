@@ -19,6 +19,7 @@ from pydantic_settings import SettingsError
 from simulators.recording import RecordingError, read_replay_csv
 from stackwatch.apikey_cli import apikey_app
 from stackwatch.audit_cli import audit_app
+from stackwatch.dashboards_cli import dashboards_app
 from stackwatch.detect_cli import detect_app
 from stackwatch.logs import configure_logging
 from stackwatch.pems_cli import pems_app
@@ -47,6 +48,7 @@ app.add_typer(pems_app, name="pems")
 app.add_typer(audit_app, name="audit")
 app.add_typer(report_app, name="report")
 app.add_typer(apikey_app, name="api-key")
+app.add_typer(dashboards_app, name="dashboards")
 
 
 @app.command("check-config")
