@@ -329,7 +329,7 @@ def test_grafana_provisioning_and_dashboards_are_mounted(compose: dict[str, Any]
     provider = _load_yaml(DASHBOARD_PROVIDER)["providers"][0]
     assert provider["type"] == "file"
     assert mounts[provider["options"]["path"]] == "./dashboards/generated"
-    assert (REPO / "dashboards" / "generated" / ".gitkeep").exists()
+    assert sorted(p.name for p in (REPO / "dashboards" / "generated").glob("*.json"))
 
 
 # --------------------------------------------------------------------------------------------
