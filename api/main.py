@@ -26,6 +26,7 @@ from api.context import AppContext
 from api.routes import (
     alerts,
     audit,
+    compliance,
     config,
     health,
     live,
@@ -34,6 +35,8 @@ from api.routes import (
     plants,
     readings,
     reports,
+    sensors,
+    series,
     silences,
     ui,
 )
@@ -72,6 +75,9 @@ ROUTER_ROLES: tuple[tuple[APIRouter, Role], ...] = (
     (plants.router, Role.OPERATOR),
     (live.router, Role.OPERATOR),
     (readings.router, Role.OPERATOR),
+    (series.router, Role.OPERATOR),
+    (compliance.router, Role.OPERATOR),
+    (sensors.router, Role.OPERATOR),
     (metrics.router, Role.OPERATOR),
     (alerts.router, Role.OPERATOR),  # acknowledging: officer
     (silences.router, Role.OPERATOR),  # creating and expiring: officer
@@ -139,6 +145,41 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     )
 
 
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
+_FASTAPI_ERROR_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+
+def error_responses_as_error_out(document: dict[str, Any]) -> dict[str, Any]:
+    """Document every error response as what the handlers above send: ErrorOut in JSON.
+
+    FastAPI documents its own 422 body (``HTTPValidationError``), which ``_validation_error``
+    replaces, and files a route's extra responses under the route's media type (the
+    ``text/event-stream`` of ``/live``), where the error handlers always answer JSON. Other
+    bodies of error codes (the readiness report of ``/health``'s 503) are left alone.
+
+    >>> doc = {"paths": {"/x": {"get": {"responses": {"422": {"content": {"application/json":
+    ...     {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}}}}}},
+    ...     "components": {"schemas": {"HTTPValidationError": {}, "ValidationError": {}}}}
+    >>> error_responses_as_error_out(doc)["paths"]["/x"]["get"]["responses"]["422"]["content"]
+    {'application/json': {'schema': {'$ref': '#/components/schemas/ErrorOut'}}}
+    >>> doc["components"]["schemas"]
+    {}
+    """
+    fastapi_refs = [{"$ref": f"#/components/schemas/{name}"} for name in _FASTAPI_ERROR_SCHEMAS]
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            for code, response in operation.get("responses", {}).items():
+                if not str(code).startswith(("4", "5")):
+                    continue
+                schemas = [c.get("schema") for c in response.get("content", {}).values()]
+                if any(s == _ERROR_REF or s in fastapi_refs for s in schemas):
+                    response["content"] = {"application/json": {"schema": _ERROR_REF}}
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in _FASTAPI_ERROR_SCHEMAS:
+        schemas.pop(name, None)
+    return document
+
+
 def create_app(ctx: AppContext) -> FastAPI:
     """The API application for one running service (or one test)."""
     app = FastAPI(
@@ -169,6 +210,14 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StoreError, _store_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = error_responses_as_error_out(default_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     app.include_router(health.router)
     app.include_router(ui.router)  # the built-in page: static files, no data, open

@@ -24,7 +24,7 @@ from alerts.audit import AuditSettings
 from alerts.runtime import AlertRuntime
 from alerts.settings import AlertsConfigError, AlertsSettings, load_alerts_config
 from api.auth import validate_api_settings
-from api.context import AppContext, ComponentHealth
+from api.context import AppContext, ComponentHealth, ModelsInfo
 from api.live import LiveHub
 from api.main import create_app
 from api.settings import ApiSettings
@@ -230,7 +230,16 @@ class Service:
             return [(name, c.ok, c.detail) for name, c in components().items()]
 
         app = create_app(
-            AppContext(self.config, store, s.api, s.demo, components, alerts=alerts, live=hub)
+            AppContext(
+                self.config,
+                store,
+                s.api,
+                s.demo,
+                components,
+                alerts=alerts,
+                live=hub,
+                models=lambda: ModelsInfo.of(self.config, self.detection, self.pems),
+            )
         )
         server = uvicorn.Server(
             uvicorn.Config(

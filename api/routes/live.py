@@ -200,9 +200,10 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 async def live(
     ctx: ContextDep,
     hub: LiveDep,
-    plant: Annotated[str | None, Query(description="Only this plant.")] = None,
+    plant: Annotated[str | None, Query(description="Only this plant.", examples=["demo"])] = None,
     stack: Annotated[
-        str | None, Query(description="Only this stack (of `plant`, or of any plant).")
+        str | None,
+        Query(description="Only this stack (of `plant`, or of any plant).", examples=["boiler1"]),
     ] = None,
     types: Annotated[
         str | None,

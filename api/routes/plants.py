@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, status
 
 from api.deps import ConfigDep
 from api.schemas import ErrorOut, LimitOut, PlantOut, SensorOut, StackOut
 from stream.plant import PlantInfo
 
 router = APIRouter(prefix="/plants", tags=["plants"])
+
+PlantId = Annotated[
+    str, Path(description="The plant's id in the configuration.", examples=["demo"])
+]
 
 
 def plant_out(plant_id: str, plant: PlantInfo) -> PlantOut:
@@ -56,8 +62,12 @@ async def list_plants(config: ConfigDep) -> list[PlantOut]:
     return [plant_out(pid, p) for pid, p in config.plants.items()]
 
 
-@router.get("/{plant}", summary="One configured plant", responses={404: {"model": ErrorOut}})
-async def get_plant(plant: str, config: ConfigDep) -> PlantOut:
+@router.get(
+    "/{plant}",
+    summary="One configured plant",
+    responses={404: {"model": ErrorOut, "description": "The plant is not configured."}},
+)
+async def get_plant(plant: PlantId, config: ConfigDep) -> PlantOut:
     info = config.plants.get(plant)
     if info is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"plant {plant!r} is not configured")

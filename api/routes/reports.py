@@ -13,7 +13,7 @@ from datetime import date
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -55,6 +55,9 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     },
 }
 
+PlantPath = Annotated[
+    str, Path(description="The plant's id in the configuration.", examples=["demo"])
+]
 FormatQuery = Annotated[
     ReportFormat, Query(alias="format", description="`pdf` (default) or `csv`.")
 ]
@@ -106,7 +109,7 @@ async def _report(
 )
 async def daily_report(
     *,
-    plant: str,
+    plant: PlantPath,
     store: StoreDep,
     config: ConfigDep,
     ctx: ContextDep,
@@ -135,7 +138,7 @@ async def daily_report(
 )
 async def monthly_report(
     *,
-    plant: str,
+    plant: PlantPath,
     store: StoreDep,
     config: ConfigDep,
     ctx: ContextDep,
