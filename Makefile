@@ -34,7 +34,7 @@ dashboard-example: $(STAMP) servers
 	STACKWATCH_DASHBOARD_PNG=docs/dashboard-stack-detail.png $(BIN)/pytest tests/dashboards/test_queries.py -k renders
 
 test: $(STAMP) servers lint
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
 
 bench: $(STAMP) servers
 	$(BIN)/python -m bench
