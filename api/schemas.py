@@ -130,6 +130,8 @@ class HealthOut(_Out):
 
 
 class LiveOut(_Out):
+    model_config = ConfigDict(frozen=True, json_schema_extra={"examples": [{"status": "ok"}]})
+
     status: Literal["ok"] = "ok"
 
 

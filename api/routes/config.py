@@ -7,6 +7,8 @@ addresses or credentials). For checking a deployment, not for editing it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,6 +17,31 @@ from api.settings import Role
 from stream.plant import PlantInfo
 
 router = APIRouter(prefix="/config", tags=["config"])
+
+
+_EXAMPLE_PLANT = PlantInfo.model_validate(
+    {
+        "name": "Demo plant",
+        "timezone": "Europe/Vienna",
+        "stacks": {
+            "boiler1": {
+                "name": "Boiler 1",
+                "reference_o2": 6,
+                "sensors": {
+                    "nox": {"quantity": "nox", "unit": "mg/Nm3", "valid_range": [0, 2000]},
+                    "o2": {"quantity": "o2", "unit": "%", "valid_range": [0, 25]},
+                },
+                "limits": {"nox": {"half_hour": 400, "daily": 200}},
+            }
+        },
+    }
+)
+_EXAMPLE: dict[str, Any] = {
+    "demo": False,
+    "plants": {"demo": _EXAMPLE_PLANT.model_dump(mode="json")},  # defaults filled in, as served
+    "api_keys": [{"name": "grafana", "role": "operator"}, {"name": "j.martin", "role": "officer"}],
+    "alert_receivers": ["officers"],
+}
 
 
 class ApiKeyOut(BaseModel):
@@ -27,7 +54,7 @@ class ApiKeyOut(BaseModel):
 class ConfigOut(BaseModel):
     """The running configuration (admin only)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, json_schema_extra={"examples": [_EXAMPLE]})
 
     demo: bool = Field(description="Demo mode: the API is open and the keys are not used.")
     plants: dict[str, PlantInfo] = Field(description="The plant configuration as loaded.")

@@ -19,7 +19,19 @@ router = APIRouter(tags=["metrics"])
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}, "description": "Text exposition format."}},
+    responses={
+        200: {
+            "content": {
+                "text/plain": {
+                    "schema": {"type": "string"},
+                    "example": "# HELP stackwatch_readings_accepted_total Readings that "
+                    "passed validation.\n# TYPE stackwatch_readings_accepted_total counter\n"
+                    "stackwatch_readings_accepted_total 86400.0\n",
+                }
+            },
+            "description": "Text exposition format.",
+        }
+    },
 )
 def metrics(request: Request) -> Response:
     # Sync on purpose: collection reads /proc, FastAPI runs it in the thread pool.

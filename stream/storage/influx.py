@@ -159,6 +159,8 @@ class InfluxStore:
         )
 
     async def series(self, query: SeriesQuery) -> list[SeriesRow]:
+        if not _expressible(query.where):
+            return []
         where = self._where(query.start_ns, query.end_ns, query.where)
         if query.every_s is None:
             select = f"SELECT {ident(query.field)}"
@@ -181,6 +183,8 @@ class InfluxStore:
     async def last(
         self, measurement: str, where: Mapping[str, str] | None = None
     ) -> list[LastValue]:
+        if not _expressible(where):
+            return []
         conds = [f"time > now() - {int(self._settings.lookback_s)}s"]
         conds += [f"{ident(k)} = {literal(v)}" for k, v in sorted((where or {}).items())]
         q = (
@@ -210,6 +214,8 @@ class InfluxStore:
         result's ``partial`` flag, so a chunked stream is the only reliable way to get every
         row. Decoding runs in a worker thread so a large window does not stall the event loop.
         """
+        if not _expressible(where):
+            return []
         tag_sets: dict[_TagKey, dict[str, str]] = {}  # one shared tags dict per series
         result: list[LastValue] = []
         for lo in range(start_ns, end_ns, SCAN_WINDOW_NS):
@@ -242,6 +248,8 @@ class InfluxStore:
         end_ns: int,
         where: Mapping[str, str] | None = None,
     ) -> int:
+        if not _expressible(where):
+            return 0
         q = (
             f"SELECT count({ident(field)}) FROM {self._source(measurement)}"  # noqa: S608
             f" WHERE {self._where(start_ns, end_ns, where or {})}"
@@ -450,3 +458,10 @@ def _first_result(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def _describe(err: Exception) -> str:
     return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+
+
+def _expressible(where: Mapping[str, str] | None) -> bool:
+    """Whether InfluxQL can compare tags with these values: a string literal cannot hold NUL
+    or CR (InfluxDB refuses the query), and no stored tag holds them (line protocol cannot
+    carry them either), so such a filter matches nothing and needs no query."""
+    return not any("\x00" in v or "\r" in v for v in (where or {}).values())
