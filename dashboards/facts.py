@@ -25,22 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stream.compliance.types import Regime
-from stream.plant import POLLUTANTS, PlantConfig, Quantity, StackConfig
+from stream.plant import POLLUTANT_LABELS, POLLUTANTS, PlantConfig, Quantity, StackConfig
 
-LABELS = {
-    "nox": "NOx",
-    "no": "NO",
-    "no2": "NO2",
-    "so2": "SO2",
-    "co": "CO",
-    "dust": "Dust",
-    "toc": "TOC",
-    "hcl": "HCl",
-    "hf": "HF",
-    "nh3": "NH3",
-    "hg": "Hg",
-    "n2o": "N2O",
-}
+LABELS = POLLUTANT_LABELS
 
 
 @dataclass(frozen=True)

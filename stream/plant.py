@@ -90,6 +90,21 @@ POLLUTANTS = frozenset(
         Quantity.N2O,
     }
 )
+POLLUTANT_LABELS: dict[str, str] = {
+    "nox": "NOx",
+    "no": "NO",
+    "no2": "NO2",
+    "so2": "SO2",
+    "co": "CO",
+    "dust": "Dust",
+    "toc": "TOC",
+    "hcl": "HCl",
+    "hf": "HF",
+    "nh3": "NH3",
+    "hg": "Hg",
+    "n2o": "N2O",
+}
+"""How reports and dashboards write each pollutant."""
 
 
 CONCENTRATION_UNITS = frozenset({"mg/Nm3", "ppm"})

@@ -49,6 +49,7 @@ from api.reports.data import (
 )
 from stream.compliance.types import Regime
 from stream.model import NS_PER_S, datetime_from_ns
+from stream.plant import POLLUTANT_LABELS
 
 PAGE_W, PAGE_H = 8.27, 11.69  # A4 portrait, inches
 MARGIN_X, MARGIN_TOP, MARGIN_BOTTOM = 0.6, 0.5, 0.6
@@ -56,20 +57,7 @@ ROW_H = 0.15  # table row height, inches
 TABLE_FONT = 6.5
 PLOT_H = 3.2
 
-POLLUTANT_NAMES = {
-    "nox": "NOx",
-    "no": "NO",
-    "no2": "NO2",
-    "so2": "SO2",
-    "co": "CO",
-    "dust": "Dust",
-    "toc": "TOC",
-    "hcl": "HCl",
-    "hf": "HF",
-    "nh3": "NH3",
-    "hg": "Hg",
-    "n2o": "N2O",
-}
+POLLUTANT_NAMES = POLLUTANT_LABELS
 REGIME_TEXT = {
     Regime.LCP: "LCP, IED 2010/75/EU Annex V",
     Regime.WI: "waste incineration, IED 2010/75/EU Annex VI",
