@@ -30,7 +30,6 @@ from api.reports import (
     parse_month,
 )
 from api.reports.csv import to_csv
-from api.reports.pdf import to_pdf
 from stackwatch.service import Settings, StartupError, make_store, plant_config_path
 from stream.plant import ConfigError, load_plant_config
 from stream.storage.base import StoreError
@@ -133,7 +132,12 @@ def _generate(
         raise _fail(str(err)) from None
     except StoreError as err:
         raise _fail(f"the store failed: {err}", code=1) from None
-    body = to_pdf(data) if fmt is ReportFormat.PDF else to_csv(data).encode()
+    if fmt is ReportFormat.PDF:
+        from api.reports.pdf import to_pdf  # noqa: PLC0415 - matplotlib costs 1 s at start-up
+
+        body = to_pdf(data)
+    else:
+        body = to_csv(data).encode()
     if output is not None and str(output) == "-":
         sys.stdout.buffer.write(body)
         sys.stdout.buffer.flush()

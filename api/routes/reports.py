@@ -27,7 +27,6 @@ from api.reports import (
     parse_month,
 )
 from api.reports.csv import to_csv
-from api.reports.pdf import to_pdf
 from api.schemas import ErrorOut
 from stream.plant import PlantConfig
 from stream.storage.base import Store
@@ -81,6 +80,8 @@ async def _report(
     except ReportError as err:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from None
     if fmt is ReportFormat.PDF:
+        from api.reports.pdf import to_pdf  # noqa: PLC0415 - matplotlib costs 1 s at start-up
+
         body = await run_in_threadpool(to_pdf, data)
     else:
         body = to_csv(data).encode()
