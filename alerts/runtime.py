@@ -141,7 +141,7 @@ class AlertRuntime:
 
     def health(self, component: str, ok: bool, detail: str) -> None:
         """Report a service component's health; only changes become signals."""
-        if self._health.get(component, True) == ok and component in self._health:
+        if self._health.get(component) == ok:
             return
         self._health[component] = ok
         self.signal(health_signal(component, ok, detail, self._clock()))

@@ -217,6 +217,10 @@ class LiveDetection:
                     self._stacks[(plant_id, stack_id)] = _StackState(
                         model_version(stack), _build_stack(stack)
                     )
+        self._index()
+
+    def _index(self) -> None:
+        """Map each watched sensor to its group (after building or restoring the stacks)."""
         self._sensor_group = {
             (key, sid): group
             for key, state in self._stacks.items()
@@ -254,12 +258,7 @@ class LiveDetection:
                 log.warning("detection checkpoint not used; models warm up afresh", reason=str(err))
             return
         self._stacks = saved
-        self._sensor_group = {
-            (key, sid): group
-            for key, state in saved.items()
-            for group in state.groups
-            for sid in group.sensors
-        }
+        self._index()
         replayed = 0
         for (plant, stack), state in saved.items():
             starts = [
