@@ -27,11 +27,13 @@ network calls.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.inhibit import DEFAULT_INHIBIT_RULES, InhibitRule
@@ -95,6 +97,18 @@ def _default_receiver(
     return ReceiverConfig(name=DEFAULT_RECEIVER, mqtt=mqtt)
 
 
+_INHIBIT_RULES = TypeAdapter(list[InhibitRule])
+
+
+@contextmanager
+def _section(where: str, name: str) -> Iterator[None]:
+    """Refusals raised inside name the file and the section they concern."""
+    try:
+        yield
+    except (RouteConfigError, ValueError) as err:  # ValidationError is a ValueError
+        raise AlertsConfigError(f"{where}: {name}: {err}") from None
+
+
 def load_alerts_config(
     path: Path | None,
     *,
@@ -109,6 +123,12 @@ def load_alerts_config(
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
         except OSError as err:
             raise AlertsConfigError(f"{path}: cannot read: {err.strerror}") from None
+        except UnicodeDecodeError as err:
+            raise AlertsConfigError(
+                f"{path}: not UTF-8 text: invalid byte at position {err.start}"
+            ) from None
+        except RecursionError:
+            raise AlertsConfigError(f"{path}: invalid YAML: nested too deeply") from None
         except yaml.YAMLError as err:
             raise AlertsConfigError(f"{path}: invalid YAML: {err}") from None
         if loaded is not None and not isinstance(loaded, dict):
@@ -116,10 +136,11 @@ def load_alerts_config(
         data = loaded or {}
         unknown = set(data) - {"rules", "route", "receivers", "inhibit_rules"}
         if unknown:
-            raise AlertsConfigError(f"{path}: unknown section(s) {sorted(unknown)}")
+            raise AlertsConfigError(f"{path}: unknown section(s) {sorted(map(str, unknown))}")
     where = str(path) if path else "alerts configuration"
-    try:
+    with _section(where, "rules"):
         rules = RulesConfig.model_validate(data.get("rules") or {})
+    with _section(where, "receivers"):
         if "receivers" in data:
             receivers = ReceiversConfig(receivers=data["receivers"] or [])
         else:
@@ -130,17 +151,17 @@ def load_alerts_config(
                     "receivers": [_default_receiver(topic_prefix, mqtt_username, mqtt_password)]
                 }
             )
+    with _section(where, "route"):
         route = RouteConfig.model_validate(
             data.get("route") or {"receivers": [receivers.receivers[0].name]}
         )
+        router = Router(route, known_receivers=[r.name for r in receivers.receivers])
+    with _section(where, "inhibit_rules"):
         inhibit = (
-            [InhibitRule.model_validate(r) for r in data["inhibit_rules"] or []]
+            _INHIBIT_RULES.validate_python(data["inhibit_rules"] or [])
             if "inhibit_rules" in data
             else list(DEFAULT_INHIBIT_RULES)
         )
-        router = Router(route, known_receivers=[r.name for r in receivers.receivers])
-    except (ValidationError, RouteConfigError, ValueError) as err:
-        raise AlertsConfigError(f"{where}: {err}") from None
     return AlertsConfig(
         rules=rules, route=route, receivers=receivers, inhibit_rules=inhibit, router=router
     )

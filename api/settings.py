@@ -23,7 +23,9 @@ from enum import StrEnum
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from stream.secretfiles import with_secret_files
 
 LEGACY_KEY_NAME = "admin"
 """The name of the admin key ``STACKWATCH_API_TOKEN`` defines."""
@@ -99,6 +101,18 @@ class ApiSettings(BaseSettings):
         extra="ignore",
         hide_input_in_errors=True,
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Secrets may also come from files in STACKWATCH_SECRETS_DIR (stream.secretfiles).
+        return with_secret_files(settings_cls, init_settings, env_settings, dotenv_settings)
 
     host: str = Field("127.0.0.1", description="Bind address (0.0.0.0 in containers).")
     port: int = Field(8000, ge=0, le=65_535, description="HTTP port (0: pick a free one).")

@@ -27,7 +27,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-MODULES: tuple[str, ...] = ("bench.compliance", "bench.detection", "bench.pems", "bench.stages")
+MODULES: tuple[str, ...] = (
+    "bench.compliance",
+    "bench.detection",
+    "bench.pems",
+    "bench.stages",
+    "bench.backtest",
+    "bench.e2e",
+)
 """Modules that register benchmarks when imported."""
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

@@ -18,9 +18,14 @@ boiler. Random walks are Ornstein-Uhlenbeck processes updated exactly for any ti
 coarse step (e.g. one minute) samples the same statistics as a fine one.
 
 Extension points for fault injection and replay: :meth:`PlantSimulator.process` gives a stack's
-process state, which may be changed between steps (e.g. ``filter_wear`` for a torn bag), and
+process state, which may be changed between steps (e.g. ``filter_wear`` for a torn bag, or the
+process-fault attributes ``mode``, ``load_scale``, ``o2_offset``, ``nox_factor`` and
+``co_factor``, which leave the random walks untouched so the stack returns to exactly its
+unfaulted course afterwards);
+:attr:`PlantSimulator.next_due_ns` tells a wrapper when the next reading will be measured, and
 readings are plain :class:`~stream.model.Reading` values that a wrapper may rewrite (status,
-value) or drop on their way to the publisher.
+value) or drop on their way to the publisher. A ``mode`` sensor reports the stack's operating
+mode (0 normal, 1 start-up, 2 shut-down).
 """
 
 from __future__ import annotations
@@ -146,7 +151,13 @@ def _day_curve(hour: float) -> float:
 class StackProcess:
     """The process state of one stack, advanced in time order by :meth:`advance`.
 
-    The public attributes are the state a fault injector may change between steps.
+    The public attributes are the state a fault injector may change between steps. The
+    process-fault attributes only act on the derived values, never on the random walks:
+    ``mode`` (the value a ``mode`` sensor reports), ``load_scale`` (multiplies the load, below
+    the plant's minimum load too: start-up and shut-down ramps), ``o2_offset`` (% O2 added:
+    negative is an air shortage, and CO follows through the combustion model), ``nox_factor``
+    (multiplies NOx: a failed SNCR/SCR reagent dosing) and ``co_factor`` (multiplies CO: poor
+    burn-out in a cold furnace during start-up and shut-down).
     """
 
     def __init__(
@@ -172,6 +183,11 @@ class StackProcess:
         self.ambient_dev = rng.gauss(0.0, 8.0)  # hPa, weather
         self.co_puff = 0.0  # mg/Nm3 at reference O2, decaying
         self.filter_wear = 0.0  # relative increase of dust emission
+        self.mode = 0
+        self.load_scale = 1.0
+        self.o2_offset = 0.0
+        self.nox_factor = 1.0
+        self.co_factor = 1.0
         self.values: dict[Quantity, float] = {}
         self._derive()
 
@@ -181,6 +197,14 @@ class StackProcess:
         if dt <= 0:
             return
         self.ts_ns = ts_ns
+        self._advance_walks(dt)
+        self._derive()
+
+    def refresh(self) -> None:
+        """Derive the values again after a process-fault attribute changed (same time)."""
+        self._derive()
+
+    def _advance_walks(self, dt: float) -> None:
         p, rng = self.profile, self._rng
         self.load_dev = _ou(self.load_dev, dt, 2 * 3600.0, p.load_sigma, rng)
         self.o2_dev = _ou(self.o2_dev, dt, 30.0, p.o2_sigma, rng)
@@ -190,47 +214,54 @@ class StackProcess:
         self.ambient_dev = _ou(self.ambient_dev, dt, 3 * _DAY_S, 8.0, rng)
         self.filter_wear += p.filter_wear_per_day * dt / _DAY_S
         self._step_co_puffs(dt)
-        self._derive()
 
     def _step_co_puffs(self, dt: float) -> None:
-        """Short CO spikes (fuel surges), more frequent the lower the O2; decay within ~20 s."""
+        """Short CO spikes (fuel surges), more frequent the lower the O2; decay within ~20 s.
+
+        The rate follows the unfaulted O2, so process faults never change the random draws.
+        """
         p, rng = self.profile, self._rng
         tau = 20.0
         self.co_puff *= math.exp(-dt / tau)
-        o2 = self._o2()
+        o2 = self._o2(self._natural_load())
         rate_per_s = p.co_puffs_per_hour / 3600.0 * math.exp(min(30.0, p.co_o2_knee - o2))
         if rate_per_s > 0 and rng.random() < 1.0 - math.exp(-rate_per_s * dt):
             age = rng.random() * dt  # when within the step the surge happened
             self.co_puff += rng.expovariate(1.0 / 150.0) * math.exp(-age / tau)
 
-    def _load(self) -> float:
+    def _natural_load(self) -> float:
         p = self.profile
         local = datetime.fromtimestamp(self.ts_ns / NS_PER_S, UTC).astimezone(self._tz)
         hour = local.hour + local.minute / 60.0 + local.second / 3600.0
         load = p.load_base + p.load_swing * _day_curve(hour) + self.load_dev
         return min(1.0, max(p.load_min, load))
 
-    def _o2(self) -> float:
+    def _load(self) -> float:
+        load = self._natural_load()
+        return load if self.load_scale == 1.0 else max(0.0, load * self.load_scale)
+
+    def _o2(self, load: float, offset: float = 0.0) -> float:
         p = self.profile
-        x = (self._load() - p.load_min) / (1.0 - p.load_min)
-        return min(20.5, max(0.5, p.o2_low + (p.o2_full - p.o2_low) * x + self.o2_dev))
+        x = (load - p.load_min) / (1.0 - p.load_min)
+        return min(20.5, max(0.5, p.o2_low + (p.o2_full - p.o2_low) * x + self.o2_dev + offset))
 
     def _derive(self) -> None:
         """Every quantity from the state, in canonical units (see the module docstring)."""
         p = self.profile
         load = self._load()
         x = (load - p.load_min) / (1.0 - p.load_min)  # 0 at minimum load, 1 at full load
-        o2 = self._o2()
+        o2 = self._o2(load, self.o2_offset)
         comb_temp = p.comb_temp_low + (p.comb_temp_full - p.comb_temp_low) * x + self.temp_dev
         heat = (comb_temp - p.comb_temp_low) / (p.comb_temp_full - p.comb_temp_low)
         flue_temp = p.flue_temp_low + (p.flue_temp_full - p.flue_temp_low) * heat
         nox_ref = max(0.0, p.nox_ref_low + p.nox_per_kelvin * (comb_temp - p.comb_temp_low))
+        nox_ref *= self.nox_factor
         co_ref = (
             p.co_ref_base
             + p.co_low_o2_amp * math.exp(min(30.0, (p.co_o2_knee - o2) / 0.5))
             + p.co_part_load_amp * math.exp(-x / 0.15)
             + self.co_puff
-        )
+        ) * self.co_factor
         sulphur = p.fuel_sulphur_pct * math.exp(self.sulphur_dev)
         so2_ref = p.so2_ref_per_pct_s * sulphur * (0.5 + 0.5 * load)
         dust_ref = p.dust_ref * (0.6 + 0.4 * load) * (1.0 + self.filter_wear)
@@ -256,6 +287,7 @@ class StackProcess:
             Quantity.PRESSURE: 1013.25 + self.ambient_dev + 2.0 * load,  # + stack draught
             Quantity.FLOW: p.flow_full * load * (21.0 - p.o2_full) / (21.0 - o2),
             Quantity.LOAD: 100.0 * load,
+            Quantity.MODE: float(self.mode),
         }
 
 
@@ -270,6 +302,7 @@ _NOISE: dict[Quantity, tuple[float, float]] = {
     Quantity.LOAD: (0.002, 0.1),
     Quantity.DUST: (0.03, 0.05),
     Quantity.HG: (0.03, 0.0002),
+    Quantity.MODE: (0.0, 0.0),  # a status signal, exact
 }
 _CONCENTRATION_NOISE = (0.015, 0.2)
 
@@ -281,6 +314,8 @@ def _normalise_unit(unit: str) -> str:
 def _unit_converter(quantity: Quantity, unit: str) -> tuple[float, float] | None:
     """``(scale, offset)`` from the canonical unit to ``unit``; ``None`` if unknown."""
     u = _normalise_unit(unit)
+    if quantity is Quantity.MODE:
+        return 1.0, 0.0  # a code, whatever its unit is called
     if quantity in _CONCENTRATIONS:
         by_mass = {"mg/nm3": 1.0, "mg/m3": 1.0, "g/nm3": 1e-3, "g/m3": 1e-3,
                    "ug/nm3": 1e3, "ug/m3": 1e3}  # fmt: skip
@@ -308,6 +343,39 @@ def _resolution_exponent(lo: float, hi: float) -> int:
     """Decimal exponent of the reading resolution: about 10^4 steps over the sensor's range,
     like a 4-20 mA signal digitised with 14 bits (nox 0-2000 -> 0.1, flow 0-200000 -> 10)."""
     return math.floor(math.log10((hi - lo) / 10_000))
+
+
+def resolution_decimals(valid_range: tuple[float, float]) -> int:
+    """Decimals a sensor with this range reports (see :func:`_resolution_exponent`).
+
+    >>> resolution_decimals((0.0, 2000.0)), resolution_decimals((0.0, 200_000.0))
+    (1, -1)
+    """
+    return -_resolution_exponent(*valid_range)
+
+
+def measurement_sigma(quantity: Quantity, unit: str, true_value: float) -> float | None:
+    """Standard deviation of the simulated measurement noise at ``true_value`` (canonical
+    unit), in the sensor's ``unit``; ``None`` when the unit is unknown to the simulator.
+
+    >>> round(measurement_sigma(Quantity.NOX, "mg/Nm3", 100.0), 3)
+    1.7
+    """
+    converter = _unit_converter(quantity, unit)
+    if converter is None:
+        return None
+    rel, absolute = _NOISE.get(quantity, _CONCENTRATION_NOISE)
+    return (rel * abs(true_value) + absolute) * abs(converter[0])
+
+
+def to_unit(quantity: Quantity, unit: str, canonical: float) -> float | None:
+    """A canonical-unit value in the sensor's ``unit``; ``None`` when the unit is unknown.
+
+    >>> to_unit(Quantity.TEMPERATURE, "K", 100.0)
+    373.15
+    """
+    converter = _unit_converter(quantity, unit)
+    return None if converter is None else canonical * converter[0] + converter[1]
 
 
 class _Channel:
@@ -415,6 +483,12 @@ class PlantSimulator:
     def now_ns(self) -> int:
         """The latest time the simulation has produced readings for."""
         return self._now_ns
+
+    @property
+    def next_due_ns(self) -> int | None:
+        """When the next reading of :meth:`stream` is due (``None`` without sensors): a wrapper
+        sets the process state for that time before asking for the reading."""
+        return self._schedule[0][0] if self._schedule else None
 
     def process(self, plant: str, stack: str) -> StackProcess:
         """The process state of one stack (for fault injection); ``KeyError`` if unknown."""

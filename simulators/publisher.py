@@ -16,7 +16,7 @@ import itertools
 import ssl
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -96,15 +96,25 @@ def _disconnection(client: aiomqtt.Client) -> asyncio.Future[None]:
     return future
 
 
-async def _publish_batch(client: aiomqtt.Client, prefix: str, batch: list[Reading]) -> None:
+async def _publish_batch(
+    client: aiomqtt.Client,
+    prefix: str,
+    batch: list[Reading],
+    payload: Callable[[Reading], bytes] = payload_for,
+) -> None:
     """Publish concurrently (each QoS 1 publish waits for its PUBACK). On the first failure,
     or when the connection drops, the rest are cancelled and ``MqttError`` is raised, so the
-    whole batch is sent again after reconnecting."""
+    whole batch is sent again after reconnecting.
+
+    Order is kept: the tasks start in batch order, each hands its packet to paho (which sends
+    in call order) before its first ``await``, and aiomqtt's bound on concurrent publishes is
+    an ``asyncio.Semaphore``, which wakes its waiters first in, first out. Batches are
+    sequential (the next starts after every PUBACK of this one)."""
     lost = _disconnection(client)
-    tasks = {
-        asyncio.ensure_future(client.publish(topic_for(prefix, r), payload_for(r), qos=1))
+    tasks = [
+        asyncio.ensure_future(client.publish(topic_for(prefix, r), payload(r), qos=1))
         for r in batch
-    }
+    ]
     try:
         remaining = set(tasks)
         while remaining:
@@ -159,11 +169,18 @@ async def publish_readings(
     protocol: MqttProtocol | str = MqttProtocol.V311,
     reconnect_min_s: float = 0.5,
     reconnect_max_s: float = 30.0,
+    payload: Callable[[Reading], bytes] = payload_for,
+    on_published: Callable[[int], None] | None = None,
+    ca_file: str | None = None,
 ) -> int:
     """Publish time-ordered ``readings`` paced against ``origin_ns``; the engine behind
     :func:`publish_simulation`, reusable for replayed or fault-injected streams.
 
-    Returns the number of readings published once the readings are exhausted or ``stop`` is set.
+    ``payload`` encodes a reading (default :func:`payload_for`); ``on_published(n)`` is called
+    after each batch of ``n`` readings is acknowledged (progress reporting). ``ca_file`` is the
+    CA bundle that signed an ``mqtts://`` broker's certificate (default: the system's CAs).
+    Returns the number of readings published once the readings are exhausted or ``stop`` is
+    set.
     """
     address = BrokerAddress.parse(mqtt_url)
     version = _PROTOCOLS[MqttProtocol(protocol)]
@@ -184,7 +201,7 @@ async def publish_readings(
             password=address.password,
             identifier=identifier,
             protocol=version,
-            tls_context=ssl.create_default_context() if address.tls else None,
+            tls_context=ssl.create_default_context(cafile=ca_file) if address.tls else None,
             # Bounds concurrent QoS 1 publishes (each waits for its PUBACK); above 10, aiomqtt
             # warns about pending calls.
             max_concurrent_outgoing_calls=_MAX_CONCURRENT_PUBLISHES,
@@ -202,8 +219,10 @@ async def publish_readings(
                             return published
                     if not await pacer.wait_until(pending[0].ts_ns):
                         return published
-                    await _publish_batch(client, topic_prefix, pending)
+                    await _publish_batch(client, topic_prefix, pending, payload)
                     published += len(pending)
+                    if on_published is not None:
+                        on_published(len(pending))
                     pending = None
         except aiomqtt.MqttError as err:
             if not failing:

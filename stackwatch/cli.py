@@ -23,9 +23,12 @@ from stackwatch.dashboards_cli import dashboards_app
 from stackwatch.detect_cli import detect_app
 from stackwatch.logs import configure_logging
 from stackwatch.pems_cli import pems_app
+from stackwatch.record_cli import record_app
+from stackwatch.replay_cli import replay_app
 from stackwatch.report_cli import report_app
 from stackwatch.service import Service, Settings, StartupError
 from stackwatch.settings import Mode
+from stackwatch.simulate_cli import simulate_app
 from stream.compliance.engine import ComplianceEngine
 from stream.compliance.report import to_json, to_table
 from stream.plant import ConfigError, load_plant_config
@@ -49,6 +52,9 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(report_app, name="report")
 app.add_typer(apikey_app, name="api-key")
 app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(replay_app)
+app.add_typer(record_app, name="record")
+app.add_typer(simulate_app)
 
 
 @app.command("check-config")

@@ -10,8 +10,13 @@ import structlog
 from stackwatch.settings import LogFormat
 
 
-def configure_logging(level: str = "INFO", fmt: LogFormat = LogFormat.CONSOLE) -> None:
-    """Key-value console logs for people, JSON lines for log shippers; both on stderr."""
+def configure_logging(
+    level: str = "INFO", fmt: LogFormat = LogFormat.CONSOLE, *, cache: bool = True
+) -> None:
+    """Key-value console logs for people, JSON lines for log shippers; both on stderr.
+
+    ``cache=False`` for commands that may run inside another program (tests): a cached
+    logger keeps this configuration for the life of the process."""
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt is LogFormat.JSON
@@ -26,7 +31,7 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = LogFormat.CONSOLE) -
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache,
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(

@@ -46,7 +46,10 @@ def production_problems(mqtt: MqttSettings, influx: InfluxSettings) -> list[str]
         if not mqtt.username or password is None:
             problems.append("STACKWATCH_MQTT_URL has no username and password")
         elif is_default_secret(password):
-            problems.append("the MQTT password is a well-known default")
+            problems.append(
+                "the MQTT password (STACKWATCH_MQTT_PASSWORD or the one in STACKWATCH_MQTT_URL) "
+                "is a well-known default"
+            )
     if influx.url is not None:
         token = influx.token.get_secret_value() if influx.token else ""
         if is_default_secret(token):

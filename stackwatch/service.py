@@ -34,23 +34,36 @@ from collector.mqtt import MqttCollector
 from collector.settings import MqttProtocol, MqttSettings
 from simulators.plant import PlantSimulator
 from simulators.publisher import publish_simulation
+from stackwatch.pipeline import Pipeline, PipelineOptions
 from stackwatch.security import production_problems
 from stackwatch.settings import Mode, ServiceSettings
-from stream.compliance.live import LiveCompliance
 from stream.detect.live import LiveDetection
-from stream.envelope import Envelope
 from stream.model import Reading
 from stream.pems.live import LivePems
 from stream.plant import PlantConfig, load_plant_config
+from stream.spool import SpoolError
 from stream.storage.base import Point, Store
 from stream.storage.influx import InfluxStore
 from stream.storage.settings import InfluxSettings
 from stream.storage.sqlite import SqliteStore
-from stream.writer import BatchWriter, DeadLetterFile, Deriver
+from stream.writer import BatchWriter
 
 log = structlog.get_logger(__name__)
 
 DEMO_PLANT = "demo_plant.yaml"
+
+
+def pipeline_options(s: ServiceSettings) -> PipelineOptions:
+    return PipelineOptions(
+        data_dir=s.data_dir,
+        queue_size=s.queue_size,
+        write_batch_size=s.write_batch_size,
+        write_linger_s=s.write_linger_s,
+        write_retry_max_s=s.write_retry_max_s,
+        compliance_lateness_s=s.compliance_lateness_s,
+        model_checkpoint_s=s.model_checkpoint_s,
+        spool_max_bytes=s.spool_max_bytes,
+    )
 
 
 class StartupError(Exception):
@@ -179,7 +192,6 @@ class Service:
     async def _run(self, store: Store, mqtt_settings: MqttSettings) -> None:
         s = self.settings
         self.mqtt_url = mqtt_settings.url
-        queue: asyncio.Queue[Envelope] = asyncio.Queue(maxsize=s.service.queue_size)
         alerts = AlertRuntime(
             self.alerts_config,
             self.config,
@@ -190,7 +202,7 @@ class Service:
         )
         self.alerts = alerts
         try:
-            await self._run_with_alerts(store, mqtt_settings, queue, alerts)
+            await self._run_with_alerts(store, mqtt_settings, alerts)
         finally:
             await alerts.close()
 
@@ -198,33 +210,40 @@ class Service:
         self,
         store: Store,
         mqtt_settings: MqttSettings,
-        queue: asyncio.Queue[Envelope],
         alerts: AlertRuntime,
     ) -> None:
         s = self.settings
         hub = self.hub
         alerts.on_transition = hub.publish_alert
-        derive = await self._derivers(store, alerts)
-        writer = BatchWriter(
-            store,
-            queue,
-            derive=derive,
-            dead_letter=DeadLetterFile(s.service.data_dir / "deadletter-store.jsonl"),
-            batch_size=s.service.write_batch_size,
-            linger_s=s.service.write_linger_s,
-            retry_max_s=s.service.write_retry_max_s,
+
+        async def publish(readings: Sequence[Reading], derived: Sequence[Point]) -> None:
+            hub.publish_readings(readings)
+            hub.publish_points(derived)
+
+        try:
+            pipeline = await Pipeline.open(
+                self.config, store, alerts, pipeline_options(s.service), on_stored=publish
+            )
+        except SpoolError as err:
+            raise StartupError(f"store-and-forward spool: {err}") from None
+        self.detection, self.pems = pipeline.detection, pipeline.pems
+        writer = pipeline.writer
+        collector = MqttCollector(
+            mqtt_settings, Decoder(self.config, mqtt_settings), pipeline.queue
         )
-        collector = MqttCollector(mqtt_settings, Decoder(self.config, mqtt_settings), queue)
 
         def components() -> Mapping[str, ComponentHealth]:
-            return {
+            health = {
                 "mqtt": ComponentHealth(collector.connected, collector.detail),
                 "writer": ComponentHealth(
                     writer.healthy,
-                    f"{writer.stored} readings stored, {queue.qsize()} messages queued"
+                    f"{writer.stored} readings stored, {writer.queued} messages queued"
                     + (f"; retrying: {writer.last_error}" if writer.last_error else ""),
                 ),
             }
+            if writer.spool is not None:  # not ok while batches wait for the store, or full
+                health["spool"] = ComponentHealth(writer.spool_ok, writer.spool_detail)
+            return health
 
         def health() -> list[tuple[str, bool, str]]:
             return [(name, c.ok, c.detail) for name, c in components().items()]
@@ -280,66 +299,7 @@ class Service:
             stop_task.cancel()
         finally:
             await self._shutdown(tasks, collector=collector, writer=writer, server=server)
-            if self.detection is not None:
-                self.detection.close()
-            if self.pems is not None:
-                await self.pems.wait_fits()
-                self.pems.close()
-
-    async def _derivers(self, store: Store, alerts: AlertRuntime) -> dict[str, Deriver]:
-        """The stages run on every stored batch, in order: compliance, detection, PEMS, then
-        publishing to the alerts and the live stream (all before the MQTT ack)."""
-        s = self.settings
-        hub = self.hub
-        live = LiveCompliance(
-            self.config,
-            store,
-            lateness_s=s.service.compliance_lateness_s,
-            on_event=alerts.on_compliance_event,
-        )
-        models_dir = s.service.data_dir / "models"
-        detection = LiveDetection(
-            self.config,
-            store,
-            state_path=models_dir / "detection.state",
-            checkpoint_s=s.service.model_checkpoint_s,
-            on_event=alerts.on_detection_event,
-        )
-        pems = LivePems(
-            self.config,
-            state_path=models_dir / "pems.state",
-            checkpoint_s=s.service.model_checkpoint_s,
-        )
-        await detection.start()
-        await pems.start()
-        derived: list[Point] = []  # the points derived from the current batch, in stage order
-
-        def collecting(stage: Deriver) -> Deriver:
-            async def run(readings: Sequence[Reading]) -> Sequence[Point]:
-                points = await stage(readings)
-                derived.extend(points)
-                return points
-
-            return run
-
-        async def publish(readings: Sequence[Reading]) -> list[Point]:
-            """Last stage: everything is stored; tell the alerts and the live stream."""
-            try:
-                alerts.observe(readings, derived)
-                hub.publish_readings(readings)
-                hub.publish_points(derived)
-            finally:
-                derived.clear()
-            return []
-
-        self.detection, self.pems = detection, pems
-
-        return {
-            "compliance": collecting(live.add),
-            "detection": collecting(detection.add),
-            "pems": collecting(pems.add),
-            "publish": publish,
-        }
+            await pipeline.close()
 
     async def _started(self, server: uvicorn.Server) -> None:
         while not server.started:

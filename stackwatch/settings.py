@@ -38,6 +38,12 @@ class ServiceSettings(BaseSettings):
         "refused. demo: open access, for a laptop (make run).",
     )
     data_dir: Path = Field(Path("var"), description="Embedded store and local state.")
+    secrets_dir: Path | None = Field(
+        None,
+        description="Directory of secret files (e.g. /run/secrets): a file named like a "
+        "setting, e.g. STACKWATCH_MQTT_PASSWORD, supplies the MQTT, InfluxDB and API settings "
+        "(an environment variable of the same name wins). See stream.secretfiles.",
+    )
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     log_format: LogFormat = LogFormat.CONSOLE
     write_batch_size: int = Field(5000, ge=1, description="Readings per storage write.")
@@ -61,4 +67,11 @@ class ServiceSettings(BaseSettings):
     )
     queue_size: int = Field(
         20_000, ge=1, description="Decoded messages waiting for storage (backpressure bound)."
+    )
+    spool_max_bytes: int = Field(
+        1 << 30,
+        ge=0,
+        description="Bound, in bytes, of the store-and-forward spool (data_dir/spool.db) that "
+        "holds readings while the store is unreachable; when it is full, messages are no "
+        "longer acknowledged and the broker keeps them. 0 disables the spool.",
     )

@@ -14,7 +14,8 @@ READINGS_ACCEPTED = Counter(
     "stackwatch_readings_accepted_total", "Readings that passed validation."
 )
 READINGS_STORED = Counter(
-    "stackwatch_readings_stored_total", "Readings durably written to the store."
+    "stackwatch_readings_stored_total",
+    "Readings durably written to the store, or to the spool while the store is unavailable.",
 )
 STORE_REFUSED = Counter(
     "stackwatch_store_refused_points_total",
@@ -44,4 +45,23 @@ DERIVE_ERRORS = Counter(
     "stackwatch_derive_errors_total",
     "Failures of a stage deriving results from stored readings.",
     ["stage"],
+)
+SPOOL_BYTES = Gauge(
+    "stackwatch_spool_bytes", "Serialised size of the point batches waiting in the spool."
+)
+SPOOL_BATCHES = Gauge("stackwatch_spool_batches", "Point batches waiting in the spool.")
+SPOOL_OLDEST_AGE = Gauge(
+    "stackwatch_spool_oldest_age_seconds",
+    "Age of the oldest batch in the spool (0 when empty): how far the store is behind.",
+)
+SPOOL_FULL = Gauge(
+    "stackwatch_spool_full",
+    "1 while the spool refuses batches (bound or disk full) and messages are not acknowledged.",
+)
+SPOOLED_POINTS = Counter(
+    "stackwatch_spool_spooled_points_total",
+    "Points appended to the spool because the store failed or older batches were spooled.",
+)
+DRAINED_POINTS = Counter(
+    "stackwatch_spool_drained_points_total", "Spooled points written to the store."
 )

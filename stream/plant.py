@@ -18,6 +18,7 @@ detection stage adds model settings, each as new optional sections with defaults
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -391,10 +392,15 @@ class ConfigError(Exception):
     """The plant configuration file cannot be used; the message names file, path and problem."""
 
 
+_PLAIN_KEY = re.compile(r"^[\w\[\]-]+$")
+
+
 def _format_validation(path: Path, err: ValidationError) -> str:
     lines = [f"{path}: {err.error_count()} problem(s) in the plant configuration"]
     for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        # Quote keys that would be invisible or ambiguous in a dotted path ("", " ", "a.b").
+        parts = (str(p) if _PLAIN_KEY.match(str(p)) else repr(p) for p in e["loc"])
+        where = ".".join(parts) or "(top level)"
         lines.append(f"  - {where}: {e['msg']}")
     return "\n".join(lines)
 
@@ -419,6 +425,8 @@ def load_plant_config(path: str | Path) -> PlantConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"{path}: cannot read the plant configuration: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text: invalid byte at position {err.start}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -426,4 +434,6 @@ def load_plant_config(path: str | Path) -> PlantConfig:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err)
         raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from err
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
     return parse_plant_config(data, path)

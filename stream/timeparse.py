@@ -10,6 +10,10 @@ Shared by the MQTT decoder and the replay-CSV reader so both accept exactly the 
 Traceback (most recent call last):
 ...
 stream.timeparse.NaiveTimestampError: '2026-01-01T00:00:00' has no UTC offset (add Z)
+>>> format_iso_ns(1767225600123456789)
+'2026-01-01T00:00:00.123456789Z'
+>>> format_iso_ns(1767225600500000000)
+'2026-01-01T00:00:00.5Z'
 """
 
 from __future__ import annotations
@@ -75,3 +79,13 @@ def _parse_other(text: str) -> int:
     if parsed.utcoffset() is None:
         raise NaiveTimestampError(f"{_preview(text)} has no UTC offset (add Z)")
     return ns_from_datetime(parsed)
+
+
+def format_iso_ns(ts_ns: int) -> str:
+    """RFC 3339 UTC text of epoch ns that :func:`parse_iso_ns` reads back exactly (the
+    fraction keeps as many digits as it needs, up to nine)."""
+    seconds, ns = divmod(ts_ns, NS_PER_S)
+    base = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    if ns == 0:
+        return base + "Z"
+    return f"{base}.{ns:09d}".rstrip("0") + "Z"

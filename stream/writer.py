@@ -9,6 +9,14 @@ messages and the broker keeps them: backpressure instead of loss.
 A batch the store refuses permanently (e.g. a field type conflict) is split in halves until the
 offending points are isolated; those go to a dead-letter file and are counted, the rest is
 stored. Points are keyed by series and timestamp, so rewriting a half is harmless.
+
+With a :class:`~stream.spool.Spool` (store-and-forward) an outage costs no backpressure: when a
+write fails retryably, or older batches are still spooled (order), the batch's points (readings,
+then each stage's derived points) are appended to the on-disk spool and the envelopes are
+acknowledged after that commit. A drain task writes the spooled batches to the store oldest
+first, deleting each only after the store accepted it; once the spool is empty, writes go
+straight to the store again. Only when the spool is full (its bound or the disk) does the writer
+fall back to holding acknowledgements and retrying, so the broker keeps the messages.
 """
 
 from __future__ import annotations
@@ -25,7 +33,9 @@ from stream import metrics
 from stream.envelope import Envelope
 from stream.model import Reading, datetime_from_ns
 from stream.schema import reading_to_point
+from stream.spool import Spool, SpoolError
 from stream.storage.base import Point, Store, StoreError
+from stream.storage.lineprotocol import check_point
 
 log = structlog.get_logger(__name__)
 
@@ -57,8 +67,10 @@ class DeadLetterFile:
 class BatchWriter:
     """Consumes :class:`Envelope` s from ``inbox`` and writes them to ``store``.
 
-    ``run()`` loops until cancelled; on cancellation nothing un-stored is acknowledged.
-    ``drain()`` writes what is queued and returns (graceful shutdown).
+    ``run()`` loops until cancelled; on cancellation nothing un-stored (or un-spooled) is
+    acknowledged. ``wait_idle()`` returns once what is queued is stored or spooled and
+    acknowledged (graceful shutdown). With ``spool``, ``run()`` also drains it to the store;
+    the writer does not close the spool.
     """
 
     def __init__(
@@ -72,6 +84,7 @@ class BatchWriter:
         retry_min_s: float = 0.2,
         retry_max_s: float = 30.0,
         derive: Mapping[str, Deriver] | None = None,
+        spool: Spool | None = None,
     ) -> None:
         self._store = store
         self._inbox = inbox
@@ -87,6 +100,17 @@ class BatchWriter:
         self.last_error: str | None = None
         self._idle = False
         self._changed = asyncio.Event()
+        self._spool = spool
+        self._spool_full: str | None = None  # why the last append was refused, while it is
+        self._spooled_work = asyncio.Event()  # set after an append: the drain has work
+        self.spooled = 0  # points appended to the spool
+        self.drained = 0  # spooled points written to the store
+        if spool is not None:
+            # Functions, not values: the age grows between appends (one spool per process).
+            metrics.SPOOL_BYTES.set_function(lambda: spool.size_bytes)
+            metrics.SPOOL_BATCHES.set_function(lambda: spool.count)
+            metrics.SPOOL_OLDEST_AGE.set_function(spool.oldest_age_s)
+            metrics.SPOOL_FULL.set_function(lambda: self._spool_full is not None)
 
     def _pulse(self) -> None:
         """Wake everyone in :meth:`wait_for` (state changed)."""
@@ -105,22 +129,59 @@ class BatchWriter:
 
     @property
     def healthy(self) -> bool:
-        """False while writes are failing and being retried."""
-        return not self._failing
+        """False while store writes are failing and being retried, or the spool is full."""
+        return not self._failing and self._spool_full is None
+
+    @property
+    def spool(self) -> Spool | None:
+        return self._spool
+
+    @property
+    def spool_ok(self) -> bool:
+        """True while nothing waits in the spool (or there is no spool)."""
+        return self._spool is None or (self._spool.count == 0 and self._spool_full is None)
+
+    @property
+    def spool_detail(self) -> str:
+        """The spool's state for the health output, e.g. ``3 batches (1.2 MiB of 1024 MiB)
+        waiting for the store, oldest 40 s``."""
+        spool = self._spool
+        if spool is None:
+            return "no spool"
+        bound = f"{spool.size_bytes / 2**20:.1f} MiB of {spool.max_bytes / 2**20:.0f} MiB"
+        state = (
+            "empty"
+            if spool.count == 0
+            else f"{spool.count} batches ({bound}) waiting for the store, "
+            f"oldest {spool.oldest_age_s():.0f} s"
+        )
+        if self._spool_full is not None:
+            return (
+                "FULL, not acknowledging (the broker keeps the messages): "
+                f"{self._spool_full}; {state}"
+            )
+        return state
 
     async def run(self) -> None:
-        while True:
-            if self._inbox.empty():
-                self._idle = True
-                self._pulse()
-            first = await self._inbox.get()
-            self._idle = False
-            batch = await self._fill([first])
-            await self._commit(batch)
+        drain = None if self._spool is None else asyncio.create_task(self._drain(self._spool))
+        try:
+            while True:
+                if self._inbox.empty():
+                    self._idle = True
+                    self._pulse()
+                first = await self._inbox.get()
+                self._idle = False
+                batch = await self._fill([first])
+                await self._commit(batch)
+        finally:
+            if drain is not None:
+                drain.cancel()
+                await asyncio.gather(drain, return_exceptions=True)
 
     async def wait_idle(self) -> None:
-        """Return once everything queued so far is stored and acknowledged (``run`` must be
-        running). Used at shutdown after the source stopped adding to the queue."""
+        """Return once everything queued so far is stored (or spooled) and acknowledged
+        (``run`` must be running). Used at shutdown after the source stopped adding to the
+        queue."""
         await self.wait_for(lambda: self._idle and self._inbox.empty())
 
     async def _fill(self, batch: list[Envelope]) -> list[Envelope]:
@@ -147,7 +208,7 @@ class BatchWriter:
         readings = [r for env in batch for r in env.readings]
         points = [reading_to_point(r) for r in readings]
         if points:
-            await self._write(points)
+            await self._put(points)
             for stage, deriver in self._derive.items():
                 await self._write_derived(stage, deriver, readings)
         for env in batch:
@@ -179,50 +240,164 @@ class BatchWriter:
             log.info("deriving results recovered", stage=stage)
             self._derive_failing.discard(stage)
         if derived:
-            await self._write(derived)
+            await self._put(derived)
 
-    async def _write(self, points: Sequence[Point]) -> None:
+    async def _put(self, points: Sequence[Point]) -> None:
+        """Make ``points`` durable: in the store, or (store failing, or older batches spooled)
+        in the spool. Without a spool, or while the spool is full, retry until it works."""
+        spool = self._spool
+        if spool is None:
+            await self._write(points)
+            return
+        storable: list[Point] | None = None
         delay = self._retry_min_s
         while True:
-            started = perf_counter()
+            if spool.count == 0 and await self._try_write(points, isolate=self._put):
+                self._spool_recovered()
+                return
+            if storable is None:
+                storable = self._storable(points)
+            if not storable:
+                return
             try:
-                await self._store.write(points)
-            except StoreError as err:
-                metrics.STORE_ERRORS.labels(retryable=str(err.retryable).lower()).inc()
-                if not err.retryable:
-                    await self._isolate(points, str(err))
-                    return
-                if not self._failing:
-                    log.error(
-                        "store write failed, retrying",
-                        store=self._store.name,
-                        error=str(err),
-                        points=len(points),
-                    )
-                    self._failing = True
-                self.last_error = str(err)
-                self._pulse()
+                await asyncio.to_thread(spool.append, storable)
+            except SpoolError as err:
+                self._spool_refused(str(err))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._retry_max_s)
                 continue
-            metrics.WRITE_SECONDS.observe(perf_counter() - started)
-            if self._failing:
-                log.info("store write recovered", store=self._store.name)
-                self._failing = False
-                self.last_error = None
+            self._spool_recovered()
+            self.spooled += len(storable)
+            metrics.SPOOLED_POINTS.inc(len(storable))
+            self._spooled_work.set()
+            self._pulse()
             return
 
-    async def _isolate(self, points: Sequence[Point], reason: str) -> None:
-        if len(points) == 1:
-            log.warning(
-                "store refused a point; dead-lettered",
+    def _storable(self, points: Sequence[Point]) -> list[Point]:
+        """The points a store can take; the others are dead-lettered now, as the store would
+        refuse them for good (both stores refuse exactly what ``check_point`` refuses)."""
+        ok: list[Point] = []
+        for p in points:
+            try:
+                check_point(p)
+            except ValueError as err:
+                self._refused(p, f"refused by line protocol: {err}")
+                continue
+            ok.append(p)
+        return ok
+
+    def _spool_refused(self, reason: str) -> None:
+        if self._spool_full is None:
+            log.error(
+                "SPOOL FULL: not acknowledging messages any more; the broker keeps them until "
+                "the store takes the spooled data or space is freed",
                 reason=reason,
-                measurement=points[0].measurement,
-                tags=dict(points[0].tags),
+                spool=str(self._spool.path) if self._spool else None,
             )
-            self._dead_letter(points[0], reason)
-            metrics.STORE_REFUSED.inc()
+        self._spool_full = reason
+        self._pulse()
+
+    def _spool_recovered(self) -> None:
+        if self._spool_full is not None:
+            log.warning("spool accepts data again; acknowledging resumes")
+            self._spool_full = None
+            self._pulse()
+
+    async def _drain(self, spool: Spool) -> None:
+        """Write spooled batches to the store, oldest first; delete each once stored."""
+        delay = self._retry_min_s
+        while True:
+            if spool.count == 0:
+                self._spooled_work.clear()
+                await self._spooled_work.wait()
+                continue
+            batch = await asyncio.to_thread(spool.peek)
+            if batch is None:
+                continue
+            # A point refused for good is isolated in place (direct, retried writes), so the
+            # rest of the spool stays behind it: order is kept.
+            if not await self._try_write(batch.points, isolate=self._write):
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry_max_s)
+                continue
+            delay = self._retry_min_s
+            await asyncio.to_thread(spool.delete, batch.id)
+            self.drained += len(batch.points)
+            metrics.DRAINED_POINTS.inc(len(batch.points))
+            if spool.count == 0:
+                log.info("spool drained", store=self._store.name)
+            self._pulse()
+
+    async def _try_write(
+        self,
+        points: Sequence[Point],
+        *,
+        isolate: Callable[[Sequence[Point]], Awaitable[None]],
+    ) -> bool:
+        """One store write: True when the points are stored (or, refused for good, isolated
+        with ``isolate`` writing the halves); False on a retryable failure."""
+        started = perf_counter()
+        try:
+            await self._store.write(points)
+        except StoreError as err:
+            metrics.STORE_ERRORS.labels(retryable=str(err.retryable).lower()).inc()
+            if not err.retryable:
+                await self._isolate(points, str(err), isolate)
+                return True
+            self._store_failing(err, len(points))
+            return False
+        metrics.WRITE_SECONDS.observe(perf_counter() - started)
+        self._store_recovered()
+        return True
+
+    def _store_failing(self, err: StoreError, points: int) -> None:
+        if not self._failing:
+            log.error(
+                "store write failed, retrying",
+                store=self._store.name,
+                error=str(err),
+                points=points,
+                spooling=self._spool is not None,
+            )
+            self._failing = True
+        self.last_error = str(err)
+        self._pulse()
+
+    def _store_recovered(self) -> None:
+        if self._failing:
+            log.info("store write recovered", store=self._store.name)
+            self._failing = False
+            self.last_error = None
+            self._pulse()
+
+    async def _write(self, points: Sequence[Point]) -> None:
+        """Write to the store, retrying with capped backoff until it is stored or isolated."""
+        delay = self._retry_min_s
+        while not await self._try_write(points, isolate=self._write):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._retry_max_s)
+
+    async def _isolate(
+        self,
+        points: Sequence[Point],
+        reason: str,
+        write: Callable[[Sequence[Point]], Awaitable[None]],
+    ) -> None:
+        """Split a refused batch in halves (each written with ``write``) down to the single
+        points the store refuses; those are dead-lettered."""
+        if len(points) == 1:
+            self._refused(points[0], reason)
             return
         mid = len(points) // 2
-        await self._write(points[:mid])
-        await self._write(points[mid:])
+        await write(points[:mid])
+        await write(points[mid:])
+
+    def _refused(self, point: Point, reason: str) -> None:
+        log.warning(
+            "store refused a point; dead-lettered",
+            reason=reason,
+            measurement=point.measurement,
+            tags=dict(point.tags),
+        )
+        self._dead_letter(point, reason)
+        metrics.STORE_REFUSED.inc()

@@ -6,6 +6,8 @@ Mirrors ``shared/tools/test_servers.sh``; the Makefile installs the Debian packa
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import socket
 import subprocess
 import time
@@ -42,6 +44,21 @@ def _port_open(port: int) -> bool:
         return False
 
 
+def _spawn(cmd: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(cmd, stdout=log, stderr=log)
+
+
+def _terminate(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 @dataclass
 class MosquittoServer:
     port: int
@@ -53,44 +70,60 @@ class MosquittoServer:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        """Graceful stop (SIGTERM): a persistent broker saves its sessions and queues."""
+        _terminate(self.proc, 5)
+
+    def start(self) -> None:
+        """Start again after :meth:`stop`, same configuration and port."""
+        if self.proc.poll() is not None:
+            self.proc = _spawn(["mosquitto", "-c", str(self.dir / "mosquitto.conf")], self._log)
+            self.wait_ready()
+
+    @property
+    def _log(self) -> Path:
+        return self.dir / "mosquitto.log"
+
+    def wait_ready(self) -> None:
+        _wait(lambda: _port_open(self.port) or self.proc.poll() is not None, 10, "mosquitto")
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"mosquitto exited: {self._log.read_text()}")
 
 
 @contextmanager
 def mosquitto(
-    tmp: Path, extra_conf: str = "", port: int | None = None
+    tmp: Path, extra_conf: str = "", port: int | None = None, *, persistent: bool = False
 ) -> Iterator[MosquittoServer]:
-    """A Mosquitto 2 broker: anonymous, no persistence, large queues, on a free port (or
-    ``port``, e.g. to restart a broker where clients expect it)."""
+    """A Mosquitto 2 broker: anonymous, large queues, on a free port (or ``port``, e.g. to
+    restart a broker where clients expect it). Without persistence unless ``persistent``: then
+    sessions and queued messages survive :meth:`MosquittoServer.stop` and ``start``."""
     tmp.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
+    persistence = "persistence false\n"
+    if persistent:
+        # Started as root, mosquitto would switch to its own user, which cannot write in a
+        # private temp dir: it stays the user running the tests.
+        persistence = (
+            f"persistence true\npersistence_location {tmp}/\nautosave_interval 0\n"
+            f"user {pwd.getpwuid(os.getuid()).pw_name}\n"
+        )
     conf = tmp / "mosquitto.conf"
     conf.write_text(
         f"listener {port} 127.0.0.1\n"
         "allow_anonymous true\n"
-        "persistence false\n"
+        f"{persistence}"
         "max_queued_messages 1000000\n"
         "max_inflight_messages 0\n"
         "log_dest stderr\n"
         "log_type error\nlog_type warning\n" + extra_conf
     )
-    log = (tmp / "mosquitto.log").open("wb")
-    proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=log, stderr=log)
+    (tmp / "mosquitto.log").write_bytes(b"")
+    proc = _spawn(["mosquitto", "-c", str(conf)], tmp / "mosquitto.log")
     server = MosquittoServer(port, tmp, proc)
     try:
-        _wait(lambda: _port_open(port) or proc.poll() is not None, 10, "mosquitto")
-        if proc.poll() is not None:
-            raise RuntimeError(f"mosquitto exited: {(tmp / 'mosquitto.log').read_text()}")
+        server.wait_ready()
         yield server
     finally:
         server.stop()
-        log.close()
 
 
 @dataclass
@@ -116,13 +149,21 @@ class InfluxServer:
         self.query(f'CREATE DATABASE "{name}"')
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        _terminate(self.proc, 10)
+
+    def start(self) -> None:
+        """Start again after :meth:`stop`: same configuration, data and port."""
+        if self.proc.poll() is not None:
+            cmd = ["influxd", "-config", str(self.dir / "influxdb.conf")]
+            self.proc = _spawn(cmd, self.dir / "influxd.log")
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        url = self.url
+        _wait(lambda: _influx_ready(url) or self.proc.poll() is not None, 30, "influxd")
+        if self.proc.poll() is not None:
+            log = (self.dir / "influxd.log").read_text()[-2000:]
+            raise RuntimeError(f"influxd exited: {log}")
 
 
 def _influx_ready(url: str) -> bool:
@@ -155,15 +196,11 @@ bind-address = "127.0.0.1:{rpc_port}"
   log-enabled = false
 """
     )
-    log = (tmp / "influxd.log").open("wb")
-    proc = subprocess.Popen(["influxd", "-config", str(conf)], stdout=log, stderr=log)
+    (tmp / "influxd.log").write_bytes(b"")
+    proc = _spawn(["influxd", "-config", str(conf)], tmp / "influxd.log")
     server = InfluxServer(http_port, tmp, proc)
-    url = server.url
     try:
-        _wait(lambda: _influx_ready(url) or proc.poll() is not None, 30, "influxd")
-        if proc.poll() is not None:
-            raise RuntimeError(f"influxd exited: {(tmp / 'influxd.log').read_text()[-2000:]}")
+        server.wait_ready()
         yield server
     finally:
         server.stop()
-        log.close()

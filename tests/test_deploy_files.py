@@ -48,7 +48,7 @@ DASHBOARD_PROVIDER = REPO / "dashboards" / "provisioning" / "dashboards" / "stac
 DOCKERFILE = REPO / "Dockerfile"
 
 SERVICES = {"mosquitto", "influxdb", "grafana", "stackwatch"}
-SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET")
+SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET(?!S_DIR)")  # the secrets directory is a path
 # ${VAR}, ${VAR:-default}, ${VAR:?message} (and the forms without ':'); "$$" is an escaped "$".
 COMPOSE_VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}")
 REQUIRED_REFERENCE = re.compile(r"^\$\{[A-Z][A-Z0-9_]*:\?[^}]+\}$")

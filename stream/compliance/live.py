@@ -44,7 +44,7 @@ from stream.compliance.report import PollutantReport
 from stream.model import NS_PER_S, Reading, SensorKey, datetime_from_ns
 from stream.plant import PlantConfig, Quantity, StackConfig
 from stream.schema import READINGS
-from stream.series import SensorSeries, series_from_readings, series_from_stored
+from stream.series import STATUS_CODE, SensorSeries, series_from_stored
 from stream.storage.base import Point, SeriesQuery, SeriesRow, Store
 
 log = structlog.get_logger(__name__)
@@ -61,6 +61,9 @@ class _Day:
     start_ns: int
     end_ns: int
     chunks: dict[SensorKey, list[SensorSeries]] = field(default_factory=dict)
+    # Live readings since the last compaction, as plain columns: appending to lists costs far
+    # less per reading than a small array per sensor and batch.
+    pending: dict[SensorKey, tuple[list[int], list[float], list[int]]] = field(default_factory=dict)
     evaluated_to_ns: int | None = None  # the "now" of the last evaluation
     notified: set[tuple[str, ...]] = field(default_factory=set)  # events already handed on
 
@@ -68,8 +71,27 @@ class _Day:
         if len(series):
             self.chunks.setdefault(key, []).append(series)
 
+    def add(self, r: Reading) -> None:
+        """One live reading (in the columns :meth:`series` turns into arrays)."""
+        columns = self.pending.get(r.key)
+        if columns is None:
+            columns = self.pending[r.key] = ([], [], [])
+        columns[0].append(r.ts_ns)
+        columns[1].append(r.value)
+        columns[2].append(STATUS_CODE[r.status])
+
     def series(self) -> dict[str, SensorSeries]:
         """Per ``stack/sensor``; compacts the chunks so memory stays one array per sensor."""
+        for key, (ts, values, status) in self.pending.items():
+            self.append(
+                key,
+                SensorSeries(
+                    np.asarray(ts, np.int64),
+                    np.asarray(values, np.float64),
+                    np.asarray(status, np.int8),
+                ),
+            )
+        self.pending.clear()
         out: dict[str, SensorSeries] = {}
         for key, parts in self.chunks.items():
             merged = parts[0] if len(parts) == 1 else _last_wins(parts)
@@ -147,20 +169,23 @@ class LiveCompliance:
     async def _add_plant(self, plant_id: str, plant: _Plant, batch: list[Reading]) -> list[Point]:
         zone = ZoneInfo(plant.tz)
         earliest: dict[date, int] = {}
+        # The readings of one time step share their timestamp: one date conversion each.
+        day_of: dict[int, date] = {}
         for r in batch:
-            day = datetime_from_ns(r.ts_ns).astimezone(zone).date()
-            earliest[day] = min(earliest.get(day, r.ts_ns), r.ts_ns)
+            day = day_of.get(r.ts_ns)
+            if day is None:
+                day = day_of[r.ts_ns] = datetime_from_ns(r.ts_ns).astimezone(zone).date()
+            first = earliest.get(day)
+            if first is None or r.ts_ns < first:
+                earliest[day] = r.ts_ns
             if plant.watermark_ns is None or r.ts_ns > plant.watermark_ns:
                 plant.watermark_ns = r.ts_ns
         for day in earliest:
             if day not in plant.days:
                 plant.days[day] = await self._load_day(plant_id, day, plant.tz)
-        by_day: dict[date, list[Reading]] = {}
+        days = plant.days
         for r in batch:
-            by_day.setdefault(datetime_from_ns(r.ts_ns).astimezone(zone).date(), []).append(r)
-        for day, rs in by_day.items():
-            for key, s in series_from_readings(rs).items():
-                plant.days[day].append(key, s)
+            days[day_of[r.ts_ns]].add(r)
         assert plant.watermark_ns is not None
         closed = plant.watermark_ns - self._lateness_ns
         points: list[Point] = []

@@ -192,7 +192,7 @@ class LivePems:
             log.info(
                 "PEMS model fitted",
                 plant=soft.plant,
-                stack=soft.stack,
+                stack_id=soft.stack,  # "stack" is the console renderer's stack trace
                 target=soft.cfg.target,
                 model_version=soft.model.model_version,
             )

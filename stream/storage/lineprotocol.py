@@ -58,6 +58,12 @@ _AMBIGUOUS_BACKSLASH = re.compile(r'\\(?:[\\,= "]|\Z)')
 
 def check_point(p: Point) -> None:
     """Raise :class:`ValueError` if ``p`` cannot be stored faithfully (see module docstring)."""
+    _check_series(p)
+    _check_values(p)
+
+
+def _check_series(p: Point) -> None:
+    """The measurement and the tags."""
     _check_name(p.measurement, "measurement")
     if p.measurement.startswith("#"):
         raise ValueError(f"measurement {p.measurement!r} starts with '#' (a comment line)")
@@ -66,6 +72,10 @@ def check_point(p: Point) -> None:
         _check_name(value, f"value of tag {key!r}")
         if key == "time":
             raise ValueError("tag key 'time' is reserved")
+
+
+def _check_values(p: Point) -> None:
+    """The fields and the timestamp."""
     if not p.fields:
         raise ValueError(f"point of {p.measurement!r} at {p.ts_ns} has no fields")
     if shared := p.tags.keys() & p.fields.keys():
@@ -81,18 +91,41 @@ def check_point(p: Point) -> None:
         raise ValueError(f"timestamp {p.ts_ns} is outside the storable range")
 
 
-def encode_point(p: Point) -> str:
-    """One line of line protocol (without the newline); raises :class:`ValueError`."""
-    check_point(p)
+# Escaped ``measurement,tag=value...`` of the series seen so far: a plant writes the same few
+# thousand series over and over, so each is checked and escaped once. Bounded: cleared when
+# full. Keyed by the tags in their given order (another order only costs a second entry).
+_PREFIXES: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+_PREFIXES_MAX = 100_000
+
+
+def _series_prefix(p: Point) -> str:
+    key = (p.measurement, tuple(p.tags.items()))
+    try:
+        prefix = _PREFIXES.get(key)
+    except TypeError:  # an unhashable tag value: let the checks say what is wrong
+        prefix = None
+    if prefix is not None:
+        return prefix
+    _check_series(p)
     head = p.measurement.translate(_MEASUREMENT_ESCAPES)
     tags = "".join(
         f",{k.translate(_KEY_ESCAPES)}={v.translate(_KEY_ESCAPES)}"
         for k, v in sorted(p.tags.items())
     )
+    if len(_PREFIXES) >= _PREFIXES_MAX:
+        _PREFIXES.clear()
+    _PREFIXES[key] = prefix = head + tags
+    return prefix
+
+
+def encode_point(p: Point) -> str:
+    """One line of line protocol (without the newline); raises :class:`ValueError`."""
+    prefix = _series_prefix(p)
+    _check_values(p)
     fields = ",".join(
         f"{k.translate(_KEY_ESCAPES)}={_encode_value(v)}" for k, v in p.fields.items()
     )
-    return f"{head}{tags} {fields} {p.ts_ns}"
+    return f"{prefix} {fields} {p.ts_ns}"
 
 
 def encode_points(points: Iterable[Point]) -> bytes:
@@ -110,7 +143,15 @@ def encode_points(points: Iterable[Point]) -> bytes:
     return ("\n".join(lines) + "\n").encode() if lines else b""
 
 
+# Names and tag values repeat on every point (a plant has a few hundred); checking each once
+# takes the regular expressions off the hot path. Bounded: cleared when full.
+_GOOD_NAMES: set[str] = set()
+_GOOD_NAMES_MAX = 100_000
+
+
 def _check_name(text: str, what: str) -> None:
+    if isinstance(text, str) and text in _GOOD_NAMES:
+        return
     if not isinstance(text, str):
         raise ValueError(f"{what} must be a string, got {text!r}")
     if not text:
@@ -121,6 +162,9 @@ def _check_name(text: str, what: str) -> None:
             f'{what} {text!r}: a backslash at the end or before \\ , = space or " '
             "does not round-trip through InfluxDB"
         )
+    if len(_GOOD_NAMES) >= _GOOD_NAMES_MAX:
+        _GOOD_NAMES.clear()
+    _GOOD_NAMES.add(text)
 
 
 def _check_text(text: str, what: str, bad_chars: re.Pattern[str] = _BAD_TEXT) -> None:
