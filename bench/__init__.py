@@ -34,6 +34,7 @@ MODULES: tuple[str, ...] = (
     "bench.stages",
     "bench.backtest",
     "bench.e2e",
+    "bench.soak",
 )
 """Modules that register benchmarks when imported."""
 
@@ -90,22 +91,25 @@ class Benchmark:
     name: str
     description: str
     run: Callable[[BenchOptions], BenchResult]
+    default: bool = True
+    """Run when no name is given (``make bench``); long runs such as the soak are not."""
 
 
 REGISTRY: dict[str, Benchmark] = {}
 
 
 def benchmark(
-    name: str, description: str
+    name: str, description: str, *, default: bool = True
 ) -> Callable[[Callable[[BenchOptions], BenchResult]], Callable[[BenchOptions], BenchResult]]:
-    """Register a benchmark function under ``name`` (unique)."""
+    """Register a benchmark function under ``name`` (unique); ``default=False`` runs it only
+    when named."""
 
     def register(
         fn: Callable[[BenchOptions], BenchResult],
     ) -> Callable[[BenchOptions], BenchResult]:
         if name in REGISTRY:
             raise ValueError(f"benchmark {name!r} is registered twice")
-        REGISTRY[name] = Benchmark(name, description, fn)
+        REGISTRY[name] = Benchmark(name, description, fn, default)
         return fn
 
     return register

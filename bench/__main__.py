@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.list:
         for bench in registry.values():
-            print(f"{bench.name}: {bench.description}")
+            when = "" if bench.default else " (only when named)"
+            print(f"{bench.name}: {bench.description}{when}")
         return 0
     unknown = [n for n in args.names if n not in registry]
     if unknown:
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--set takes KEY=VALUE")
     options = BenchOptions(quick=args.quick, repeat=args.repeat, params=params)
     documents = []
-    for name in args.names or list(registry):
+    for name in args.names or [n for n, b in registry.items() if b.default]:
         bench = registry[name]
         print(f"running {name}: {bench.description} ...", file=sys.stderr, flush=True)
         start = time.perf_counter()

@@ -53,6 +53,10 @@ log = structlog.get_logger(__name__)
 _TICK_NS = 1800 * NS_PER_S  # re-evaluate when a half-hour closes (hours are whole half-hours)
 
 
+_PENDING_MAX = 256
+"""Live readings of a sensor kept as Python columns before they become one array chunk."""
+
+
 @dataclass
 class _Day:
     """Readings of one plant-local day, columnar (about 17 bytes a reading): appended as they
@@ -79,19 +83,24 @@ class _Day:
         columns[0].append(r.ts_ns)
         columns[1].append(r.value)
         columns[2].append(STATUS_CODE[r.status])
+        if len(columns[0]) >= _PENDING_MAX:  # Python objects cost ~5x the array bytes
+            self._flush(r.key)
+
+    def _flush(self, key: SensorKey) -> None:
+        ts, values, status = self.pending.pop(key)
+        self.append(
+            key,
+            SensorSeries(
+                np.asarray(ts, np.int64),
+                np.asarray(values, np.float64),
+                np.asarray(status, np.int8),
+            ),
+        )
 
     def series(self) -> dict[str, SensorSeries]:
         """Per ``stack/sensor``; compacts the chunks so memory stays one array per sensor."""
-        for key, (ts, values, status) in self.pending.items():
-            self.append(
-                key,
-                SensorSeries(
-                    np.asarray(ts, np.int64),
-                    np.asarray(values, np.float64),
-                    np.asarray(status, np.int8),
-                ),
-            )
-        self.pending.clear()
+        for key in list(self.pending):
+            self._flush(key)
         out: dict[str, SensorSeries] = {}
         for key, parts in self.chunks.items():
             merged = parts[0] if len(parts) == 1 else _last_wins(parts)

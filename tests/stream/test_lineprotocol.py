@@ -177,3 +177,30 @@ async def test_round_trip_through_the_stores(
     assert last.fields.keys() == fields.keys()
     for key, value in fields.items():
         assert same_value(last.fields[key], value), (key, last.fields[key], value)
+
+
+ANY_TEXT = st.text(max_size=6)
+ANY_VALUE = st.one_of(st.floats(), st.integers(-(2**70), 2**70), st.booleans(), ANY_TEXT, st.none())
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    measurement=ANY_TEXT,
+    tags=st.dictionaries(ANY_TEXT, ANY_TEXT, max_size=3),
+    fields=st.dictionaries(ANY_TEXT, ANY_VALUE, max_size=3),
+    ts=st.integers(-(2**64), 2**64),
+)
+def test_encoding_refuses_exactly_what_the_check_refuses(
+    measurement: str, tags: dict[str, str], fields: dict[str, FieldValue], ts: int
+) -> None:
+    """The encoder's fast path (cached series, one pass over the fields) and the plain check
+    agree on every point, repeated points included (the second time runs from the caches)."""
+    point = Point(measurement, tags, fields, ts)
+    for _ in range(2):
+        try:
+            check_point(point)
+        except ValueError:
+            with pytest.raises(ValueError):
+                encode_point(point)
+        else:
+            assert encode_point(point).endswith(f" {ts}")
