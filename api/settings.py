@@ -23,9 +23,9 @@ from enum import StrEnum
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from stream.secretfiles import with_secret_files
+from stream.secretfiles import SecretFilesSettings
 
 LEGACY_KEY_NAME = "admin"
 """The name of the admin key ``STACKWATCH_API_TOKEN`` defines."""
@@ -93,7 +93,7 @@ class ApiKey(BaseModel):
         return self.token_sha256.lower()
 
 
-class ApiSettings(BaseSettings):
+class ApiSettings(SecretFilesSettings):
     model_config = SettingsConfigDict(
         env_prefix="STACKWATCH_API_",
         env_file=".env",
@@ -101,18 +101,6 @@ class ApiSettings(BaseSettings):
         extra="ignore",
         hide_input_in_errors=True,
     )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Secrets may also come from files in STACKWATCH_SECRETS_DIR (stream.secretfiles).
-        return with_secret_files(settings_cls, init_settings, env_settings, dotenv_settings)
 
     host: str = Field("127.0.0.1", description="Bind address (0.0.0.0 in containers).")
     port: int = Field(8000, ge=0, le=65_535, description="HTTP port (0: pick a free one).")

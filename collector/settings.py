@@ -10,9 +10,9 @@ from typing import Self
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from stream.secretfiles import with_secret_files
+from stream.secretfiles import SecretFilesSettings
 
 
 class MqttProtocol(StrEnum):
@@ -20,22 +20,10 @@ class MqttProtocol(StrEnum):
     V5 = "5"
 
 
-class MqttSettings(BaseSettings):
+class MqttSettings(SecretFilesSettings):
     model_config = SettingsConfigDict(
         env_prefix="STACKWATCH_MQTT_", env_file=".env", env_ignore_empty=True, extra="ignore"
     )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Secrets may also come from files in STACKWATCH_SECRETS_DIR (stream.secretfiles).
-        return with_secret_files(settings_cls, init_settings, env_settings, dotenv_settings)
 
     url: str | None = Field(
         None,

@@ -48,7 +48,9 @@ class ServiceSettings(BaseSettings):
     log_format: LogFormat = LogFormat.CONSOLE
     write_batch_size: int = Field(5000, ge=1, description="Readings per storage write.")
     write_linger_s: float = Field(
-        0.1, ge=0, description="How long a batch may wait to fill before it is written."
+        0.02,
+        ge=0,
+        description="How long a batch may wait to fill before it is written (latency floor).",
     )
     write_retry_max_s: float = Field(
         30.0, gt=0, description="Cap of the exponential backoff between write retries."

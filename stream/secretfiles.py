@@ -8,12 +8,8 @@ the file ``/run/secrets/STACKWATCH_MQTT_PASSWORD`` (name case-insensitive) suppl
 ``STACKWATCH_API_KEYS`` are parsed as in the environment. An environment variable of the same
 name wins over the file.
 
-The settings classes holding secrets opt in with::
-
-    @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
-                                   dotenv_settings, file_secret_settings):
-        return with_secret_files(settings_cls, init_settings, env_settings, dotenv_settings)
+The settings classes holding secrets derive from :class:`SecretFilesSettings` instead of
+``BaseSettings``.
 """
 
 from __future__ import annotations
@@ -55,3 +51,18 @@ def with_secret_files(
     directory = _SecretsDir().secrets_dir
     files = SecretsSettingsSource(settings_cls, secrets_dir=directory)
     return init_settings, env_settings, dotenv_settings, files
+
+
+class SecretFilesSettings(BaseSettings):
+    """``BaseSettings`` whose values may also come from files in ``STACKWATCH_SECRETS_DIR``."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return with_secret_files(settings_cls, init_settings, env_settings, dotenv_settings)

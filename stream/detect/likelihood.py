@@ -31,6 +31,8 @@ flagged); they initialise ``t`` and ``m`` from their empirical quantile.
 from __future__ import annotations
 
 import math
+from array import array
+from collections.abc import Sequence
 
 
 class TailLikelihood:
@@ -79,7 +81,9 @@ class TailLikelihood:
         self.threshold = 0.0  # t: the running q-quantile
         self.mean_excess = 0.0  # m: mean of (s - t) over s > t
         self.n = 0
-        self._first: list[float] | None = []
+        # Warm-up scores as packed doubles: 8 bytes each instead of a float object and a list
+        # slot (~32), which is most of a sensor's memory until it is warm.
+        self._first: array[float] | None = array("d")
 
     @property
     def ready(self) -> bool:
@@ -120,7 +124,7 @@ class TailLikelihood:
         else:
             self.threshold = t - rate * m
 
-    def _initialise(self, scores: list[float]) -> None:
+    def _initialise(self, scores: Sequence[float]) -> None:
         ordered = sorted(scores)
         t = ordered[min(int(self.q * len(ordered)), len(ordered) - 1)]
         excesses = [s - t for s in ordered if s > t]

@@ -6,27 +6,15 @@ Without ``STACKWATCH_INFLUX_URL`` the embedded SQLite store is used.
 from __future__ import annotations
 
 from pydantic import AnyHttpUrl, Field, SecretStr
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from stream.secretfiles import with_secret_files
+from stream.secretfiles import SecretFilesSettings
 
 
-class InfluxSettings(BaseSettings):
+class InfluxSettings(SecretFilesSettings):
     model_config = SettingsConfigDict(
         env_prefix="STACKWATCH_INFLUX_", env_file=".env", env_ignore_empty=True, extra="ignore"
     )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Secrets may also come from files in STACKWATCH_SECRETS_DIR (stream.secretfiles).
-        return with_secret_files(settings_cls, init_settings, env_settings, dotenv_settings)
 
     url: AnyHttpUrl | None = Field(
         None, description="InfluxDB base URL, e.g. http://influxdb:8086. Unset: embedded store."

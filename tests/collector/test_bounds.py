@@ -25,27 +25,12 @@ from collector.rejection import DEADLETTER_PAYLOAD_LIMIT, RejectionCounter, Reje
 from collector.settings import MqttSettings
 from stream import metrics
 from stream.envelope import Envelope
-from stream.plant import PlantConfig
 from stream.storage.sqlite import SqliteStore
 from stream.writer import BatchWriter, DeadLetterFile
+from tests.collector.plants import ONE_NOX, T0_MS
 from tests.servers import MosquittoServer
 
-CONFIG = PlantConfig.model_validate(
-    {
-        "plants": {
-            "p": {
-                "stacks": {
-                    "s": {
-                        "sensors": {
-                            "nox": {"quantity": "nox", "unit": "mg/Nm3", "valid_range": [0, 2000]}
-                        }
-                    }
-                }
-            }
-        }
-    }
-)
-T0_MS = 1_767_225_600_000
+CONFIG = ONE_NOX
 MAX_PAYLOAD = 4096
 INFLIGHT = 20
 FLOOD = 600

@@ -11,27 +11,12 @@ from collector.decode import Decoder
 from collector.mqtt import MqttCollector
 from collector.settings import MqttSettings
 from stream.envelope import Envelope
-from stream.plant import PlantConfig
 from stream.storage.sqlite import SqliteStore
 from stream.writer import BatchWriter, DeadLetterFile
+from tests.collector.plants import ONE_NOX, T0_MS
 from tests.servers import free_port, mosquitto
 
-CONFIG = PlantConfig.model_validate(
-    {
-        "plants": {
-            "p": {
-                "stacks": {
-                    "s": {
-                        "sensors": {
-                            "nox": {"quantity": "nox", "unit": "mg/Nm3", "valid_range": [0, 2000]}
-                        }
-                    }
-                }
-            }
-        }
-    }
-)
-T0_MS = 1_767_225_600_000
+CONFIG = ONE_NOX
 
 
 def publish(port: int, ts_ms: int, value: float) -> None:

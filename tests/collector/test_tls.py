@@ -28,25 +28,10 @@ from collector.settings import MqttSettings
 from simulators.publisher import publish_readings
 from stream.envelope import Envelope
 from stream.model import NS_PER_MS, Reading
-from stream.plant import PlantConfig
+from tests.collector.plants import ONE_NOX, T0_MS
 from tests.servers import MosquittoServer, free_port, mosquitto
 
-CONFIG = PlantConfig.model_validate(
-    {
-        "plants": {
-            "p": {
-                "stacks": {
-                    "s": {
-                        "sensors": {
-                            "nox": {"quantity": "nox", "unit": "mg/Nm3", "valid_range": [0, 2000]}
-                        }
-                    }
-                }
-            }
-        }
-    }
-)
-T0_MS = 1_767_225_600_000
+CONFIG = ONE_NOX
 
 
 @dataclass(frozen=True)
