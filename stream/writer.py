@@ -1,8 +1,10 @@
 """The batching storage writer: acknowledges a source message only after its readings are stored.
 
 Envelopes are taken from a bounded queue and written in batches (up to ``batch_size`` readings,
-waiting at most ``linger_s`` for a batch to fill). Then every envelope of the batch is
-acknowledged. While the store is unavailable the writer retries the same batch with capped
+waiting at most ``linger_s`` for a batch to fill). The deriving stages (compliance, detection,
+PEMS) compute from the batch in memory; the readings and everything derived from them go to
+the store in one write; then ``after_store`` (the alerts) is told, and every envelope of the
+batch is acknowledged. While the store is unavailable the writer retries the same batch with capped
 exponential backoff and acknowledges nothing, so the queue fills, the collector stops taking
 messages and the broker keeps them: backpressure instead of loss.
 
@@ -84,6 +86,7 @@ class BatchWriter:
         retry_min_s: float = 0.2,
         retry_max_s: float = 30.0,
         derive: Mapping[str, Deriver] | None = None,
+        after_store: Deriver | None = None,
         spool: Spool | None = None,
     ) -> None:
         self._store = store
@@ -94,6 +97,7 @@ class BatchWriter:
         self._retry_min_s = retry_min_s
         self._retry_max_s = retry_max_s
         self._derive = dict(derive or {})
+        self._after_store = after_store  # told of each batch once it is durable (alerts)
         self._derive_failing: set[str] = set()
         self._failing = False
         self.stored = 0
@@ -208,23 +212,28 @@ class BatchWriter:
         readings = [r for env in batch for r in env.readings]
         points = [reading_to_point(r) for r in readings]
         if points:
-            await self._put(points)
+            # The stages compute from the readings in memory; their results go to the store
+            # in the same write as the readings (one round trip per batch, not one per stage).
+            derived: list[Point] = []
             for stage, deriver in self._derive.items():
-                await self._write_derived(stage, deriver, readings)
+                derived += await self._derive_stage(stage, deriver, readings)
+            await self._put([*points, *derived])
+            if self._after_store is not None:
+                await self._derive_stage("after_store", self._after_store, readings)
         for env in batch:
             env.ack()
         self.stored += len(points)
         metrics.READINGS_STORED.inc(len(points))
         self._pulse()
 
-    async def _write_derived(
+    async def _derive_stage(
         self, stage: str, deriver: Deriver, readings: Sequence[Reading]
-    ) -> None:
-        """Results computed from the stored readings (compliance, detection, PEMS), stored
-        before the ack.
+    ) -> Sequence[Point]:
+        """Results computed from the batch's readings (compliance, detection, PEMS), stored
+        with them before the ack.
 
-        A failure here never costs readings: they are stored already; it is logged once per
-        stage (and its recovery once), and the other stages go on.
+        A failure here never costs readings: they are stored all the same; it is logged once
+        per stage (and its recovery once), and the other stages go on.
         """
         try:
             derived = await deriver(readings)
@@ -235,12 +244,11 @@ class BatchWriter:
                     "deriving results from stored readings failed", stage=stage, error=str(err)
                 )
                 self._derive_failing.add(stage)
-            return
+            return ()
         if stage in self._derive_failing:
             log.info("deriving results recovered", stage=stage)
             self._derive_failing.discard(stage)
-        if derived:
-            await self._put(derived)
+        return derived
 
     async def _put(self, points: Sequence[Point]) -> None:
         """Make ``points`` durable: in the store, or (store failing, or older batches spooled)

@@ -188,7 +188,7 @@ async def test_spooled_batches_drain_after_a_restart_and_bad_points_are_dead_let
 
     # A new process: the spool file still holds the readings and drains into the store.
     spool = Spool(tmp_path / "spool.db", max_bytes=1 << 20)
-    assert spool.count == 1
+    assert spool.count >= 1  # the readings (split from the bad point in one or more batches)
     with influxdb(tmp_path / "influx", port=port) as server:
         server.create_database("emissions")
         writer = BatchWriter(
