@@ -41,6 +41,7 @@ measure the neighbours); rerun on a quiet machine for numbers to compare.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -143,6 +144,16 @@ def _percentiles_ms(latency_ns: np.ndarray) -> tuple[float, float]:
         return float("nan"), float("nan")
     p50, p99 = np.percentile(latency_ns, [50, 99]) / 1e6
     return float(p50), float(p99)
+
+
+def service_counters(http: httpx.Client, port: int) -> tuple[int, int]:
+    """(messages received, readings stored) from a running service's ``/metrics``."""
+    found = dict.fromkeys(_COUNTERS, 0)
+    for line in http.get(f"http://127.0.0.1:{port}/metrics").text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in found:
+            found[name] = int(float(value))
+    return found[_COUNTERS[0]], found[_COUNTERS[1]]
 
 
 class Harness:
@@ -329,20 +340,13 @@ class Harness:
         with self._process(args, env, workdir) as proc, httpx.Client(timeout=5) as http:
             self._healthy(proc, port, workdir)
 
-            def counters() -> tuple[int, int]:
-                """(messages received, readings stored)"""
-                found = dict.fromkeys(_COUNTERS, 0)
-                for line in http.get(f"http://127.0.0.1:{port}/metrics").text.splitlines():
-                    name, _, value = line.partition(" ")
-                    if name in found:
-                        found[name] = int(float(value))
-                return found[_COUNTERS[0]], found[_COUNTERS[1]]
-
             pub_log = workdir / "publisher.log"
             pub = start_publisher(self.broker.port, messages, pub_log)
             profile = self.profile if per_message == 1 else None
             with profiled(proc.pid, profile) if profile else contextlib.nullcontext():
-                samples = self._progress(proc, workdir, counters, expected)
+                samples = self._progress(
+                    proc, workdir, functools.partial(service_counters, http, port), expected
+                )
             rss = rss_peak_kib(proc.pid)
             pub_rate = publisher_result(pub, pub_log)
         first = next(s for s in samples if s[1] > 0)

@@ -34,7 +34,7 @@ import httpx
 import yaml
 
 from bench import BenchOptions, BenchResult, Metric, benchmark
-from bench.e2e import Harness, Sizes
+from bench.e2e import Harness, Sizes, service_counters
 from bench.mqttload import PacedPublisher
 from tests.servers import influxdb, mosquitto
 
@@ -47,16 +47,6 @@ def _rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
-
-
-def _counters(http: httpx.Client, port: int) -> tuple[int, int]:
-    """(messages received, readings stored) from the service's /metrics."""
-    found = {"stackwatch_messages_received_total": 0, "stackwatch_readings_stored_total": 0}
-    for line in http.get(f"http://127.0.0.1:{port}/metrics").text.splitlines():
-        name, _, value = line.partition(" ")
-        if name in found:
-            found[name] = int(float(value))
-    return found["stackwatch_messages_received_total"], found["stackwatch_readings_stored_total"]
 
 
 def _stored(http: httpx.Client, influx_url: str, database: str) -> int:
@@ -112,7 +102,7 @@ def soak(
                 while not done.wait(_SAMPLE_S):
                     if proc.poll() is not None:
                         raise harness._failed(proc, workdir)
-                    received, stored = _counters(http, port)
+                    received, stored = service_counters(http, port)
                     samples.append(
                         (time.monotonic() - started, _rss_kib(proc.pid), received - stored)
                     )
@@ -127,7 +117,7 @@ def soak(
                 if stored_now >= published:
                     break
                 time.sleep(1.0)  # polling InfluxDB while the service drains
-            received, stored_metric = _counters(http, port)
+            received, stored_metric = service_counters(http, port)
             rss_end = _rss_kib(proc.pid)
     after_warmup = [s for s in samples if s[0] >= warmup * minutes * 60.0]
     rss_warm = after_warmup[0][1] if after_warmup else samples[0][1]

@@ -256,12 +256,7 @@ def iter_recording(
 
 def iter_replay_csv(path: Path, config: PlantConfig) -> Iterator[Reading | tuple[str, str]]:
     """Yield a :class:`Reading` per accepted row, or ``(reason, message)`` per refused row."""
-    for item in _checked_rows(path, config):
-        if isinstance(item, _Refused):
-            yield item.reason, item.message
-        else:
-            key, cfg = item.key, item.sensor
-            yield Reading(*key, item.ts_ns, item.value, cfg.quantity.value, cfg.unit, item.status)
+    return iter_recording(path, config, "csv")
 
 
 def read_recording(

@@ -20,7 +20,7 @@ import contextlib
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -259,11 +259,11 @@ async def replay_direct(
                     due = wall0 + (part[0].ts_ns - outcome.first_ns) / NS_PER_S / speed
                     await asyncio.sleep(max(0.0, due - time.monotonic()))
                 outcome.last_ns = part[-1].ts_ns
-                await _put(pipeline.queue, Envelope(part), writer)
+                await _unless_writer_died(pipeline.queue.put(Envelope(part)), writer)
                 outcome.fed += len(part)
                 if progress is not None:
                     progress(len(part))
-            await _until_idle(pipeline, writer)
+            await _unless_writer_died(pipeline.writer.wait_idle(), writer)
         finally:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -278,20 +278,12 @@ async def replay_direct(
     return outcome
 
 
-async def _put(queue: asyncio.Queue[Envelope], item: Envelope, writer: asyncio.Task[None]) -> None:
-    """Queue ``item`` unless the writer died (its error is raised instead of hanging)."""
-    put = asyncio.ensure_future(queue.put(item))
-    done, _ = await asyncio.wait({put, writer}, return_when=asyncio.FIRST_COMPLETED)
-    if put not in done:
-        put.cancel()
+async def _unless_writer_died(step: Awaitable[None], writer: asyncio.Task[None]) -> None:
+    """Await ``step`` (queueing a chunk, waiting for the writer to go idle) unless the writer
+    task ends first: then its error is raised instead of waiting for ever."""
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task, writer}, return_when=asyncio.FIRST_COMPLETED)
+    if task not in done:
+        task.cancel()
         writer.result()  # raises the writer's error
-        raise RuntimeError("the pipeline's writer stopped")
-
-
-async def _until_idle(pipeline: Pipeline, writer: asyncio.Task[None]) -> None:
-    idle = asyncio.ensure_future(pipeline.writer.wait_idle())
-    done, _ = await asyncio.wait({idle, writer}, return_when=asyncio.FIRST_COMPLETED)
-    if idle not in done:
-        idle.cancel()
-        writer.result()
         raise RuntimeError("the pipeline's writer stopped")
