@@ -124,11 +124,21 @@ class StageRun:
     rss_mib: float
     pub_rate: float  # messages/s of the feeding publisher
     state_bytes: int = 0
+    # Where the machine's CPU went meanwhile (full service runs): the 2-core budget.
+    broker_cpu_pct: float = float("nan")
+    influx_cpu_pct: float = float("nan")
+    machine_busy_pct: float = float("nan")  # all cores: 200 % is a saturated 2-core machine
 
 
 def _cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds spent on all cores (not idle, not waiting for I/O) since boot."""
+    jiffies = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(jiffies[:8]) - jiffies[3] - jiffies[4]) / _CLK_TCK
 
 
 def _wait(predicate: Callable[[], object], timeout: float, what: str) -> None:
@@ -352,11 +362,18 @@ class Harness:
         first = next(s for s in samples if s[1] > 0)
         done = samples[-1]
         wall_s = done[0] - first[0]
+
+        def pct(i: int) -> float:
+            return 100 * (done[i] - first[i]) / wall_s
+
         return StageRun(
             rate=done[2] / wall_s,
-            cpu_pct=100 * (done[3] - first[3]) / wall_s,
+            cpu_pct=pct(3),
             rss_mib=rss / 1024,
             pub_rate=pub_rate,
+            broker_cpu_pct=pct(4),
+            influx_cpu_pct=pct(5),
+            machine_busy_pct=pct(6),
         )
 
     def _progress(
@@ -365,15 +382,23 @@ class Harness:
         workdir: Path,
         counters: Callable[[], tuple[int, int]],
         expected: int,
-    ) -> list[tuple[float, int, int, float]]:
-        """Samples (time, messages received, readings stored, CPU s) of a service process
-        every 100 ms until ``expected`` readings are stored."""
-        samples: list[tuple[float, int, int, float]] = []
+    ) -> list[tuple[float, int, int, float, float, float, float]]:
+        """Samples (time, messages received, readings stored, CPU s of the service, of the
+        broker, of InfluxDB, busy CPU s of the machine) every 100 ms until ``expected``
+        readings are stored."""
+        samples: list[tuple[float, int, int, float, float, float, float]] = []
         progress_at = time.monotonic()
         while not samples or samples[-1][2] < expected:
             if proc.poll() is not None:
                 raise self._failed(proc, workdir)
-            sample = (time.perf_counter(), *counters(), _cpu_s(proc.pid))
+            sample = (
+                time.perf_counter(),
+                *counters(),
+                _cpu_s(proc.pid),
+                _cpu_s(self.broker.proc.pid),
+                _cpu_s(self.influx.proc.pid),
+                _machine_busy_s(),
+            )
             if samples and sample[1:3] != samples[-1][1:3]:
                 progress_at = time.monotonic()
             elif time.monotonic() - progress_at > STALL_S:
@@ -507,9 +532,23 @@ def run(options: BenchOptions) -> BenchResult:
             svc = h.service(s.sensors, s.readings)
             log(f"service: {svc.rate:,.0f} readings/s, {svc.cpu_pct:.0f} % CPU")
             metrics += _stage_metrics("service", svc, c, target=30_000)
+            metrics += [
+                Metric("service_broker_cpu", svc.broker_cpu_pct, "%"),
+                Metric("service_influxdb_cpu", svc.influx_cpu_pct, "%"),
+                Metric("service_machine_busy", svc.machine_busy_pct, "% of 200"),
+            ]
+            log(
+                f"meanwhile: Mosquitto {svc.broker_cpu_pct:.0f} %, InfluxDB "
+                f"{svc.influx_cpu_pct:.0f} %, machine {svc.machine_busy_pct:.0f} % of 200 %"
+            )
             batch = h.service(s.sensors, s.batch_readings, per_message=50)
             log(f"service, 50 per message: {batch.rate:,.0f} readings/s")
             metrics += _stage_metrics("batch50_service", batch, c, target=100_000)
+            metrics += [
+                Metric("batch50_broker_cpu", batch.broker_cpu_pct, "%"),
+                Metric("batch50_influxdb_cpu", batch.influx_cpu_pct, "%"),
+                Metric("batch50_machine_busy", batch.machine_busy_pct, "% of 200"),
+            ]
 
             for rate, st50, st99, sc50, sc99, al50, almax in h.latency(
                 svc.rate, fractions, alert_flush_s

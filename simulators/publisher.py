@@ -172,13 +172,15 @@ async def publish_readings(
     payload: Callable[[Reading], bytes] = payload_for,
     on_published: Callable[[int], None] | None = None,
     ca_file: str | None = None,
+    password: str | None = None,
 ) -> int:
     """Publish time-ordered ``readings`` paced against ``origin_ns``; the engine behind
     :func:`publish_simulation`, reusable for replayed or fault-injected streams.
 
     ``payload`` encodes a reading (default :func:`payload_for`); ``on_published(n)`` is called
     after each batch of ``n`` readings is acknowledged (progress reporting). ``ca_file`` is the
-    CA bundle that signed an ``mqtts://`` broker's certificate (default: the system's CAs).
+    CA bundle that signed an ``mqtts://`` broker's certificate (default: the system's CAs);
+    ``password`` replaces the URL's (e.g. ``STACKWATCH_MQTT_PASSWORD``, kept out of URLs).
     Returns the number of readings published once the readings are exhausted or ``stop`` is
     set.
     """
@@ -198,7 +200,7 @@ async def publish_readings(
             address.host,
             address.port,
             username=address.username,
-            password=address.password,
+            password=password if password is not None else address.password,
             identifier=identifier,
             protocol=version,
             tls_context=ssl.create_default_context(cafile=ca_file) if address.tls else None,

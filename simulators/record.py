@@ -93,10 +93,13 @@ async def record_mqtt(
         address.host,
         address.port,
         username=address.username,
-        password=address.password,
+        # STACKWATCH_MQTT_PASSWORD and the CA file apply to the broker given here too.
+        password=settings.password.get_secret_value() if settings.password else address.password,
         identifier=f"stackwatch-record-{uuid.uuid4().hex[:12]}",
         protocol=_PROTOCOLS[settings.protocol],
-        tls_context=ssl.create_default_context() if address.tls else None,
+        tls_context=ssl.create_default_context(cafile=settings.tls_ca_file)
+        if address.tls
+        else None,
     )
 
     async def receive() -> None:

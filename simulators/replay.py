@@ -7,11 +7,12 @@ start (``speed=math.inf``: as fast as the broker acknowledges them), and a readi
 published only after every reading before it was acknowledged (same-time readings of
 different sensors go out together, still in order).
 
-Timestamps are either the recorded ones or all shifted by one constant so the first reading
-is "now" (``shift_to_now``). The payload keeps them exactly: epoch milliseconds when the
-time is a whole millisecond, else an RFC 3339 string with the nanoseconds (the collector
-accepts both). With a shift and ``speed > 1`` later readings lie ahead of the wall clock; the
-collector refuses those more than ``max_future_s`` (default 300 s) ahead.
+Timestamps are either the recorded ones or all shifted to "now" by one constant
+(``shift_to_now``, :func:`replay_shift_ns`): in real time the first reading is now; faster,
+the last one is now when it is sent, so no reading ever lies ahead of the wall clock (a
+collector refuses those more than ``max_future_s`` ahead). The payload keeps them exactly:
+epoch milliseconds when the time is a whole millisecond, else an RFC 3339 string with the
+nanoseconds (the collector accepts both).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import itertools
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -92,6 +93,39 @@ def shifted(readings: Iterable[Reading], shift_ns: int) -> Iterator[Reading]:
         )
 
 
+def shifted_to_now(
+    readings: Iterable[Reading], *, speed: float, now_ns: int, last_ns: int | None = None
+) -> tuple[Iterator[Reading], int]:
+    """``readings`` moved by the :func:`replay_shift_ns` constant, and that constant.
+
+    Faster than real time the shift depends on where the recording ends: ``last_ns`` (e.g.
+    :func:`simulators.recording.last_record_ns`), else the last item of a sequence; a plain
+    iterator without ``last_ns`` is refused rather than read twice.
+
+    >>> S = 1_000_000_000
+    >>> rs = [Reading("p", "s", "x", t * S, 1.0, "o2", "%") for t in (0, 60, 120)]
+    >>> out, shift = shifted_to_now(rs, speed=2.0, now_ns=1000 * S)
+    >>> shift // S, [r.ts_ns // S for r in out]  # the last is sent 60 s after the start
+    (940, [940, 1000, 1060])
+    >>> shifted_to_now(iter(rs), speed=2.0, now_ns=0)
+    Traceback (most recent call last):
+    ValueError: shifting to now faster than real time needs the last reading's time (last_ns)
+    """
+    if last_ns is None and isinstance(readings, Sequence) and readings:
+        last_ns = readings[-1].ts_ns
+    items = iter(readings)
+    first = next(items, None)
+    if first is None:
+        return iter(()), 0
+    if last_ns is None and speed > 1:
+        raise ValueError(
+            "shifting to now faster than real time needs the last reading's time (last_ns)"
+        )
+    span_ns = max(0, (last_ns if last_ns is not None else first.ts_ns) - first.ts_ns)
+    shift_ns = replay_shift_ns(first.ts_ns, span_ns, speed, now_ns)
+    return shifted(itertools.chain([first], items), shift_ns), shift_ns
+
+
 async def replay_over_mqtt(
     readings: Iterable[Reading],
     *,
@@ -106,25 +140,33 @@ async def replay_over_mqtt(
     client_id: str | None = None,
     now_ns: Callable[[], int] = time.time_ns,
     on_published: Callable[[int], None] | None = None,
+    last_ns: int | None = None,
+    ca_file: str | None = None,
+    password: str | None = None,
 ) -> ReplayStats:
     """Publish ``readings`` (in recorded order) over MQTT; see the module docstring.
 
     ``speed``: 1 real time, N times faster, ``math.inf`` as fast as possible. ``progress``:
     draw a bar (``None``: only on a terminal) with ``total`` readings (e.g.
     :func:`simulators.recording.count_records`). ``stop`` ends the replay early; ``now_ns`` is
-    the clock ``shift_to_now`` reads. ``on_published(n)`` is told of every acknowledged batch.
+    the clock ``shift_to_now`` reads, ``last_ns`` the recording's last time it needs faster
+    than real time when ``readings`` is not a sequence (:func:`shifted_to_now`).
+    ``on_published(n)`` is told of every acknowledged batch. ``ca_file``: the CA bundle of an
+    ``mqtts://`` broker (default: the system's CAs); ``password`` replaces the URL's.
     """
     if not (speed > 0 and not math.isnan(speed)):
         raise ValueError(f"speed must be positive, got {speed}")
     started = time.monotonic()
+    shift_ns = 0
+    if shift_to_now:
+        readings, shift_ns = shifted_to_now(readings, speed=speed, now_ns=now_ns(), last_ns=last_ns)
     items = iter(readings)
     first = next(items, None)
     if first is None:
         return ReplayStats(0, None, None, 0, time.monotonic() - started)
-    shift_ns = now_ns() - first.ts_ns if shift_to_now else 0
     # Times of readings handed to the publisher and not yet acknowledged (it reads one ahead).
     pending: deque[int] = deque()
-    last_ns: int | None = None
+    sent_last_ns: int | None = None
 
     def tracked(stream: Iterator[Reading]) -> Iterator[Reading]:
         for r in stream:
@@ -134,17 +176,17 @@ async def replay_over_mqtt(
     with replay_progress(total, progress, description="replay") as advance:
 
         def published(n: int) -> None:
-            nonlocal last_ns
+            nonlocal sent_last_ns
             for _ in range(n):
-                last_ns = pending.popleft()
+                sent_last_ns = pending.popleft()
             advance(n)
             if on_published is not None:
                 on_published(n)
 
         count = await publish_readings(
-            tracked(shifted(itertools.chain([first], items), shift_ns)),
+            tracked(itertools.chain([first], items)),
             mqtt_url=mqtt_url,
-            origin_ns=first.ts_ns + shift_ns,
+            origin_ns=first.ts_ns,
             topic_prefix=topic_prefix,
             rate=speed,
             stop=stop,
@@ -152,6 +194,8 @@ async def replay_over_mqtt(
             protocol=protocol,
             payload=replay_payload,
             on_published=published,
+            ca_file=ca_file,
+            password=password,
         )
-    first_ns = first.ts_ns + shift_ns if count else None
-    return ReplayStats(count, first_ns, last_ns, shift_ns, time.monotonic() - started)
+    first_ns = first.ts_ns if count else None
+    return ReplayStats(count, first_ns, sent_last_ns, shift_ns, time.monotonic() - started)

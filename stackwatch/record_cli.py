@@ -22,15 +22,13 @@ from typing import Annotated
 import aiomqtt
 import typer
 from pydantic import ValidationError
-from pydantic_settings import SettingsError
 
 from collector.settings import MqttSettings
 from simulators.record import RecordStats, record_mqtt, record_store
 from simulators.recording import RECORDING_FORMATS, RecordingError, RecordingWriter
-from stackwatch.service import Settings, StartupError, make_store, plant_config_path
-from stream.plant import ConfigError, PlantConfig, load_plant_config
+from stackwatch.cli_support import fail, load_plant, load_settings, parse_time
+from stackwatch.service import make_store
 from stream.storage.base import StoreError
-from stream.timeparse import parse_iso_ns
 
 record_app = typer.Typer(
     help="Record a live MQTT stream or a stored time range to a replayable file.",
@@ -51,37 +49,15 @@ ConfigOption = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(message, err=True, fg=typer.colors.RED)
-    return typer.Exit(code)
-
-
-def _settings(config: Path | None) -> Settings:
-    try:
-        settings = Settings.from_env()
-    except (ValidationError, SettingsError) as err:
-        raise _fail(f"invalid settings:\n{err}") from None
-    if config is not None:
-        settings.service = settings.service.model_copy(update={"config": config})
-    return settings
-
-
 def _writer(output: Path, fmt: str | None) -> RecordingWriter:
     if fmt is not None and fmt not in RECORDING_FORMATS:
-        raise _fail(f"--format: expected csv or jsonl, got {fmt!r}")
+        raise fail(f"--format: expected csv or jsonl, got {fmt!r}")
     try:
         return RecordingWriter(output, fmt)
     except RecordingError as err:
-        raise _fail(str(err)) from None
+        raise fail(str(err)) from None
     except OSError as err:
-        raise _fail(f"cannot write {output}: {err.strerror or err}") from None
-
-
-def _time(option: str, text: str) -> int:
-    try:
-        return parse_iso_ns(text)
-    except ValueError as err:
-        raise _fail(f"{option}: {err}") from None
+        raise fail(f"cannot write {output}: {err.strerror or err}") from None
 
 
 @record_app.command("mqtt")
@@ -112,18 +88,18 @@ def mqtt(  # noqa: PLR0917 - typer maps every parameter to an option
 
     Stops after --count readings, --duration seconds, or Ctrl-C.
     """
-    settings = _settings(config)
-    plant_config = _plant_config(settings)
+    settings = load_settings(config)
+    plant_config = load_plant(settings.service)
     url = mqtt_url or settings.mqtt.url
     if url is None:
-        raise _fail("no broker: give --mqtt or set STACKWATCH_MQTT_URL")
+        raise fail("no broker: give --mqtt or set STACKWATCH_MQTT_URL")
     try:
         mqtt_settings = MqttSettings.model_validate(
             settings.mqtt.model_dump()
             | {"url": url, "topic_prefix": topic_prefix or settings.mqtt.topic_prefix}
         )
     except ValidationError as err:
-        raise _fail(f"invalid MQTT options:\n{err}") from None
+        raise fail(f"invalid MQTT options:\n{err}") from None
     writer = _writer(output, fmt)
 
     async def run() -> RecordStats:
@@ -146,20 +122,13 @@ def mqtt(  # noqa: PLR0917 - typer maps every parameter to an option
         with writer:
             stats = asyncio.run(run())
     except (aiomqtt.MqttError, ValueError) as err:
-        raise _fail(f"recording from {url} failed: {err}", code=1) from None
+        raise fail(f"recording from {url} failed: {err}", code=1) from None
     typer.echo(f"wrote {stats.written} reading(s) to {output}", err=True)
     if stats.refused:
         summary = ", ".join(f"{n} {reason}" for reason, n in sorted(stats.refused.items()))
         typer.secho(f"messages refused: {summary}", err=True, fg=typer.colors.YELLOW)
         for message in stats.first_refusals:
             typer.secho(f"  {message}", err=True, fg=typer.colors.YELLOW)
-
-
-def _plant_config(settings: Settings) -> PlantConfig:
-    try:
-        return load_plant_config(plant_config_path(settings.service))
-    except (StartupError, ConfigError) as err:
-        raise _fail(str(err)) from None
 
 
 def store(  # noqa: PLR0917 - typer maps every parameter to an option
@@ -175,14 +144,14 @@ def store(  # noqa: PLR0917 - typer maps every parameter to an option
     fmt: FormatOption = None,
 ) -> None:
     """Export the stored readings of [--from, --to) in time order, status kept."""
-    start_ns, end_ns = _time("--from", start), _time("--to", end)
+    start_ns, end_ns = parse_time("--from", start), parse_time("--to", end)
     if end_ns <= start_ns:
-        raise _fail("--to must be after --from")
-    settings = _settings(None)
+        raise fail("--to must be after --from")
+    settings = load_settings()
     if settings.influx.url is None:
         db = settings.service.data_dir / "stackwatch.db"
         if not db.is_file():  # starting the store would create an empty one
-            raise _fail(f"no stored data: {db} does not exist (set STACKWATCH_DATA_DIR)")
+            raise fail(f"no stored data: {db} does not exist (set STACKWATCH_DATA_DIR)")
     writer = _writer(output, fmt)
 
     async def run() -> int:
@@ -199,7 +168,7 @@ def store(  # noqa: PLR0917 - typer maps every parameter to an option
         with writer:
             written = asyncio.run(run())
     except StoreError as err:
-        raise _fail(f"the store failed: {err}", code=1) from None
+        raise fail(f"the store failed: {err}", code=1) from None
     typer.echo(f"wrote {written} reading(s) to {output}", err=True)
 
 

@@ -6,13 +6,13 @@ default; ``--influx`` writes to the configured InfluxDB so the replay shows in G
 Alerts run on the data's time and notify nobody: the summary lists what would have fired.
 ``--evaluate LABELS`` scores the detection against a labels file (``stackwatch simulate
 --labels``) per fault kind. With ``--mqtt`` the recording is published to a broker, where a
-running service takes it like live data.
+running service takes it like live data (an ``mqtts://`` broker is trusted through
+``--ca-file`` or ``STACKWATCH_MQTT_TLS_CA_FILE``, as the collector is).
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import math
 import os
@@ -24,8 +24,6 @@ from typing import Annotated, Any
 
 import structlog
 import typer
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
 
 from alerts.settings import AlertsConfigError, load_alerts_config
 from simulators.labels import LabelsError, read_labels
@@ -37,28 +35,24 @@ from simulators.recording import (
     iter_recording,
     last_record_ns,
 )
-from simulators.replay import ReplayStats, replay_over_mqtt, replay_shift_ns, shifted
+from simulators.replay import ReplayStats, replay_over_mqtt, shifted_to_now
 from stackwatch.backtest import Backtest, score, to_json, to_table
+from stackwatch.cli_support import fail, load_plant, load_settings, tls_ca_file
 from stackwatch.logs import configure_logging
 from stackwatch.replay import ReplayOutcome, replay_direct
-from stackwatch.service import Settings, StartupError, make_store, plant_config_path
+from stackwatch.service import Settings, StartupError, make_store
 from stream.model import Reading, datetime_from_ns
-from stream.plant import ConfigError, PlantConfig, load_plant_config
+from stream.plant import PlantConfig
 
 replay_app = typer.Typer()
 log = structlog.get_logger(__name__)
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(message, err=True, fg=typer.colors.RED)
-    return typer.Exit(code)
 
 
 def _speed(speed: float | None, fast: bool) -> float:
     if fast or speed is None or speed == 0:
         return math.inf
     if not speed > 0:
-        raise _fail(f"--speed must be positive (0: as fast as possible), got {speed}")
+        raise fail(f"--speed must be positive (0: as fast as possible), got {speed}")
     return speed
 
 
@@ -100,6 +94,14 @@ def replay(  # noqa: PLR0917 - typer maps every parameter to an option
     topic_prefix: Annotated[
         str | None, typer.Option(help="MQTT topic prefix (default: STACKWATCH_MQTT_TOPIC_PREFIX).")
     ] = None,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ca-file",
+            help="CA bundle of an mqtts:// broker (default: STACKWATCH_MQTT_TLS_CA_FILE, "
+            "else the system's CAs).",
+        ),
+    ] = None,
     evaluate: Annotated[
         Path | None,
         typer.Option("--evaluate", help="Labels file: score the detection per fault kind."),
@@ -119,48 +121,51 @@ def replay(  # noqa: PLR0917 - typer maps every parameter to an option
 ) -> None:
     """Replay a recording through the pipeline (or over MQTT) and print what happened."""
     if fmt not in ("table", "json"):
-        raise _fail(f"--format: expected table or json, got {fmt!r}")
+        raise fail(f"--format: expected table or json, got {fmt!r}")
     if mqtt_url is not None and (evaluate is not None or influx or data_dir is not None):
-        raise _fail("--evaluate, --influx and --data-dir need the pipeline: drop --mqtt")
+        raise fail("--evaluate, --influx and --data-dir need the pipeline: drop --mqtt")
     rate = _speed(speed, fast)
+    settings = load_settings(config)
+    ca = tls_ca_file(ca_file, settings.mqtt.tls_ca_file) if mqtt_url is not None else None
+    # A replay's own logs are noise next to its summary unless asked for.
+    level = settings.service.log_level if "STACKWATCH_LOG_LEVEL" in os.environ else "WARNING"
+    configure_logging(level, settings.service.log_format, cache=False)
+    plant = load_plant(settings.service)
     try:
-        settings = Settings.from_env()
-        if config is not None:
-            settings.service = settings.service.model_copy(update={"config": config})
-        # A replay's own logs are noise next to its summary unless asked for.
-        level = settings.service.log_level if "STACKWATCH_LOG_LEVEL" in os.environ else "WARNING"
-        configure_logging(level, settings.service.log_format, cache=False)
-        plant = load_plant_config(plant_config_path(settings.service))
         labels = read_labels(evaluate) if evaluate is not None else None
         total = count_records(recording)
         items = iter_recording(recording, plant)
-    except (ValidationError, SettingsError) as err:
-        raise _fail(f"invalid settings:\n{err}") from None
-    except (ConfigError, StartupError, RecordingError, LabelsError) as err:
-        raise _fail(str(err)) from None
+        # Where the recording ends: faster than real time, the shift to now depends on it.
+        last_ns = last_record_ns(recording) if shift_to_now else None
+    except (RecordingError, LabelsError) as err:
+        raise fail(str(err)) from None
+    if shift_to_now and rate > 1 and total and last_ns is None:
+        raise fail(f"{recording}: --shift-to-now needs the time of its last record: none readable")
     refusals = Refusals()
     readings: Iterator[Reading] = refusals.readings(items)
-    if shift_to_now:
-        try:
-            readings = _shifted_to_now(readings, last_record_ns(recording), rate)
-        except RecordingError as err:
-            raise _fail(str(err)) from None
     progress = None if not quiet else False
     if mqtt_url is not None:
-        prefix = topic_prefix or settings.mqtt.topic_prefix
         stats = _run(
             replay_over_mqtt(
                 readings,
                 mqtt_url=mqtt_url,
-                topic_prefix=prefix,
+                topic_prefix=topic_prefix or settings.mqtt.topic_prefix,
                 speed=rate,
+                shift_to_now=shift_to_now,
+                last_ns=last_ns,
                 progress=progress,
                 total=total,
                 protocol=settings.mqtt.protocol,
+                ca_file=ca,
+                password=(
+                    settings.mqtt.password.get_secret_value() if settings.mqtt.password else None
+                ),
             )
         )
         _print_mqtt(stats, refusals, fmt)
         return
+    if shift_to_now:
+        readings, _ = shifted_to_now(readings, speed=rate, now_ns=time.time_ns(), last_ns=last_ns)
     if not influx:
         settings.influx = settings.influx.model_copy(update={"url": None})
     directory = data_dir or _default_data_dir(recording)
@@ -187,9 +192,9 @@ def _run(coro: Any) -> Any:
     try:
         return asyncio.run(coro)
     except KeyboardInterrupt:
-        raise _fail("interrupted", 130) from None
+        raise fail("interrupted", 130) from None
     except (RecordingError, StartupError, AlertsConfigError) as err:
-        raise _fail(str(err)) from None
+        raise fail(str(err)) from None
 
 
 async def _direct(
@@ -220,19 +225,6 @@ async def _direct(
             )
     finally:
         await store.close()
-
-
-def _shifted_to_now(
-    readings: Iterator[Reading], last_ns: int | None, speed: float
-) -> Iterator[Reading]:
-    """The readings moved by one constant so that none lies ahead of the wall clock when it
-    is sent: in real time the first reading is now; faster, the last one is sent "now"."""
-    first = next(readings, None)
-    if first is None:
-        return iter(())
-    span_ns = max(0, (last_ns or first.ts_ns) - first.ts_ns)
-    shift = replay_shift_ns(first.ts_ns, span_ns, speed, time.time_ns())
-    return shifted(itertools.chain([first], readings), shift)
 
 
 def _when(ts_ns: int | None) -> str:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from api.reports import (
     ComplianceReportData,
@@ -30,8 +29,8 @@ from api.reports import (
     parse_month,
 )
 from api.reports.csv import to_csv
-from stackwatch.service import Settings, StartupError, make_store, plant_config_path
-from stream.plant import ConfigError, load_plant_config
+from stackwatch.cli_support import fail, load_plant, load_settings
+from stackwatch.service import make_store
 from stream.storage.base import StoreError
 
 report_app = typer.Typer(
@@ -57,11 +56,6 @@ ConfigOption = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(message, err=True, fg=typer.colors.RED)
-    return typer.Exit(code)
-
-
 @report_app.command("daily")
 def daily(
     plant: PlantOption,
@@ -74,7 +68,7 @@ def daily(
     try:
         when = date.fromisoformat(day)
     except ValueError:
-        raise _fail(f"--date: expected YYYY-MM-DD, got {day!r}") from None
+        raise fail(f"--date: expected YYYY-MM-DD, got {day!r}") from None
     _generate("daily", plant, when, fmt=fmt, output=output, config=config)
 
 
@@ -90,7 +84,7 @@ def monthly(
     try:
         when = parse_month(month)
     except ValueError as err:
-        raise _fail(f"--month: {err}") from None
+        raise fail(f"--month: {err}") from None
     _generate("monthly", plant, when, fmt=fmt, output=output, config=config)
 
 
@@ -103,20 +97,12 @@ def _generate(
     output: Path | None,
     config: Path | None,
 ) -> None:
-    try:
-        settings = Settings.from_env()
-    except ValidationError as err:
-        raise _fail(f"invalid settings:\n{err}") from None
-    if config is not None:
-        settings.service = settings.service.model_copy(update={"config": config})
-    try:
-        plant_config = load_plant_config(plant_config_path(settings.service))
-    except (StartupError, ConfigError) as err:
-        raise _fail(str(err)) from None
+    settings = load_settings(config)
+    plant_config = load_plant(settings.service)
     if settings.influx.url is None:
         db = settings.service.data_dir / "stackwatch.db"
         if not db.is_file():  # starting the store would create an empty one
-            raise _fail(f"no stored data: {db} does not exist (set STACKWATCH_DATA_DIR)")
+            raise fail(f"no stored data: {db} does not exist (set STACKWATCH_DATA_DIR)")
 
     async def load() -> ComplianceReportData:
         store = make_store(settings)
@@ -129,9 +115,9 @@ def _generate(
     try:
         data = asyncio.run(load())
     except ReportError as err:
-        raise _fail(str(err)) from None
+        raise fail(str(err)) from None
     except StoreError as err:
-        raise _fail(f"the store failed: {err}", code=1) from None
+        raise fail(f"the store failed: {err}", code=1) from None
     if fmt is ReportFormat.PDF:
         from api.reports.pdf import to_pdf  # noqa: PLC0415 - matplotlib costs 1 s at start-up
 
@@ -146,5 +132,5 @@ def _generate(
     try:
         path.write_bytes(body)
     except OSError as err:
-        raise _fail(f"cannot write {path}: {err.strerror or err}") from None
+        raise fail(f"cannot write {path}: {err.strerror or err}") from None
     typer.echo(f"wrote {path} ({len(body)} bytes)", err=True)

@@ -4,9 +4,10 @@ The plant configuration is ``--config``, else ``STACKWATCH_CONFIG`` (the demo pl
 ``STACKWATCH_MODE=demo``), as for the other commands. Readings go either
 
 * over MQTT (``--mqtt URL``, default ``STACKWATCH_MQTT_URL``, topic prefix
-  ``STACKWATCH_MQTT_TOPIC_PREFIX``), paced at ``--rate`` times real time (``--rate 0`` or
-  ``--fast``: as fast as the broker takes them), until ``--duration`` has been simulated or
-  forever (Ctrl-C stops cleanly); or
+  ``STACKWATCH_MQTT_TOPIC_PREFIX``; an ``mqtts://`` broker is trusted through ``--ca-file`` or
+  ``STACKWATCH_MQTT_TLS_CA_FILE``, as the collector is), paced at ``--rate`` times real time
+  (``--rate 0`` or ``--fast``: as fast as the broker takes them), until ``--duration`` has been
+  simulated or forever (Ctrl-C stops cleanly); or
 * to a recording (``--output FILE``, ``.csv`` replay format or ``.jsonl``) as fast as
   possible, with a progress bar; ``--duration`` is then required.
 
@@ -30,12 +31,11 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -60,35 +60,17 @@ from simulators.labels import write_labels
 from simulators.plant import PlantSimulator
 from simulators.publisher import BrokerAddress, publish_readings
 from simulators.recording import RecordingError, RecordingWriter
-from stackwatch.service import StartupError, plant_config_path
+from stackwatch.cli_support import env_settings, fail, load_plant, parse_time, tls_ca_file
 from stackwatch.settings import ServiceSettings
 from stream.model import NS_PER_S, Reading
-from stream.plant import ConfigError, PlantConfig, load_plant_config
-from stream.timeparse import format_iso_ns, parse_iso_ns
+from stream.plant import PlantConfig
+from stream.timeparse import format_iso_ns
 
 simulate_app = typer.Typer(add_completion=False)
 
 _DAY_NS = 86_400 * NS_PER_S
 _WARMUP_S = 3600.0
 _PROGRESS_EVERY = 5000  # readings between progress-bar updates
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(message, err=True, fg=typer.colors.RED)
-    return typer.Exit(code)
-
-
-def _plant_config(config: Path | None) -> PlantConfig:
-    try:
-        settings = ServiceSettings()
-    except (ValidationError, SettingsError) as err:
-        raise _fail(f"invalid settings:\n{err}") from None
-    if config is not None:
-        settings = settings.model_copy(update={"config": config})
-    try:
-        return load_plant_config(plant_config_path(settings))
-    except (StartupError, ConfigError) as err:
-        raise _fail(str(err)) from None
 
 
 def _readings(
@@ -123,9 +105,9 @@ def _record(readings: Iterator[Reading], output: Path, start_ns: int, end_ns: in
     try:
         writer = RecordingWriter(output)
     except RecordingError as err:
-        raise _fail(str(err)) from None
+        raise fail(str(err)) from None
     except OSError as err:
-        raise _fail(f"cannot write {output}: {err.strerror}", code=1) from None
+        raise fail(f"cannot write {output}: {err.strerror}", code=1) from None
     total_s = (end_ns - start_ns) / NS_PER_S
     progress = Progress(
         TextColumn("[bold]simulating"),
@@ -145,14 +127,23 @@ def _record(readings: Iterator[Reading], output: Path, start_ns: int, end_ns: in
                     done_s = (reading.ts_ns - start_ns) / NS_PER_S
                     progress.update(task, completed=done_s, readings=writer.written)
         except OSError as err:
-            raise _fail(f"cannot write {output}: {err.strerror}", code=1) from None
+            raise fail(f"cannot write {output}: {err.strerror}", code=1) from None
         progress.update(task, completed=total_s, readings=writer.written)
     return writer.written
 
 
-def _publish(
-    readings: Iterator[Reading], url: str, prefix: str, origin_ns: int, rate: float
-) -> int:
+@dataclass(frozen=True, slots=True)
+class _Broker:
+    """Where to publish: URL, topic prefix, the CA file of an ``mqtts://`` broker and the
+    password when it is not in the URL (``STACKWATCH_MQTT_PASSWORD``)."""
+
+    url: str
+    prefix: str
+    ca_file: str | None
+    password: str | None = None
+
+
+def _publish(readings: Iterator[Reading], broker: _Broker, origin_ns: int, rate: float) -> int:
     """Publish until the readings end or SIGINT/SIGTERM."""
 
     async def run() -> int:
@@ -162,7 +153,14 @@ def _publish(
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, stop.set)
         return await publish_readings(
-            readings, mqtt_url=url, origin_ns=origin_ns, topic_prefix=prefix, rate=rate, stop=stop
+            readings,
+            mqtt_url=broker.url,
+            origin_ns=origin_ns,
+            topic_prefix=broker.prefix,
+            rate=rate,
+            stop=stop,
+            ca_file=broker.ca_file,
+            password=broker.password,
         )
 
     return asyncio.run(run())
@@ -199,6 +197,14 @@ def simulate(  # noqa: PLR0917 - typer maps every parameter to an option
         str | None,
         typer.Option("--mqtt", help="Broker URL to publish to (default: STACKWATCH_MQTT_URL)."),
     ] = None,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ca-file",
+            help="CA bundle of an mqtts:// broker (default: STACKWATCH_MQTT_TLS_CA_FILE, "
+            "else the system's CAs).",
+        ),
+    ] = None,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Write a recording (.csv or .jsonl) instead."),
@@ -218,70 +224,69 @@ def simulate(  # noqa: PLR0917 - typer maps every parameter to an option
     ] = None,
 ) -> None:
     """Simulate a plant, with labelled faults, and publish it over MQTT or record it."""
-    plant_config = _plant_config(config)
+    plant_config = load_plant(env_settings(ServiceSettings), config)
     start_ns, end_ns = _period(start, duration)
     if output is not None and mqtt is not None:
-        raise _fail("give either --mqtt or --output, not both")
+        raise fail("give either --mqtt or --output, not both")
     if output is not None and end_ns is None:
-        raise _fail("--output needs --duration (a recording must end)")
+        raise fail("--output needs --duration (a recording must end)")
     if not (rate >= 0 and not math.isnan(rate)):
-        raise _fail(f"--rate must be 0 (no pacing) or positive, got {rate}")
+        raise fail(f"--rate must be 0 (no pacing) or positive, got {rate}")
     pace = math.inf if fast or rate == 0 else rate
     if not (faults >= 0 and math.isfinite(faults)):
-        raise _fail(f"--faults must be a non-negative number, got {faults}")
+        raise fail(f"--faults must be a non-negative number, got {faults}")
     if faults > 0 and faults_file is not None:
-        raise _fail("give either --faults or --faults-file, not both")
-    url, prefix = ("", "") if output is not None else _broker(mqtt)
+        raise fail("give either --faults or --faults-file, not both")
+    broker = None if output is not None else _broker(mqtt, ca_file)
     injector = _injector(
         plant_config, seed, start_ns=start_ns, end_ns=end_ns, faults=faults, faults_file=faults_file
     )
     readings = _readings(injector, end_ns, faults if end_ns is None else 0.0, seed)
     try:
-        if output is not None:
-            assert end_ns is not None
+        if broker is not None:
+            count = _publish(readings, broker, start_ns, pace)
+            where = f"published {count:,} readings to {BrokerAddress.parse(broker.url).host}"
+        else:
+            assert output is not None and end_ns is not None
             count = _record(readings, output, start_ns, end_ns)
             where = f"wrote {count:,} readings to {output}"
-        else:
-            count = _publish(readings, url, prefix, start_ns, pace)
-            where = f"published {count:,} readings to {BrokerAddress.parse(url).host}"
     finally:
         applied = injector.labels
         if labels is not None:
             try:
                 write_labels(labels, applied)
             except OSError as err:
-                raise _fail(f"cannot write {labels}: {err.strerror}", code=1) from None
+                raise fail(f"cannot write {labels}: {err.strerror}", code=1) from None
     _summary(where, start_ns, injector, applied, labels)
 
 
 def _period(start: str | None, duration: str | None) -> tuple[int, int | None]:
     """Start and (exclusive) end of the simulated period, in epoch ns."""
-    try:
-        start_ns = parse_iso_ns(start) if start else time.time_ns() // NS_PER_S * NS_PER_S
-    except ValueError as err:
-        raise _fail(f"--start: {err}") from None
+    start_ns = parse_time("--start", start) if start else time.time_ns() // NS_PER_S * NS_PER_S
     if duration is None:
         return start_ns, None
     try:
         return start_ns, start_ns + round(parse_duration_s(duration) * NS_PER_S)
     except ValueError as err:
-        raise _fail(f"--duration: {err}") from None
+        raise fail(f"--duration: {err}") from None
 
 
-def _broker(mqtt: str | None) -> tuple[str, str]:
-    """Broker URL and topic prefix: ``--mqtt`` or the collector's settings."""
-    try:
-        mqtt_settings = MqttSettings()
-    except (ValidationError, SettingsError) as err:
-        raise _fail(f"invalid settings:\n{err}") from None
+def _broker(mqtt: str | None, ca_file: Path | None) -> _Broker:
+    """Where to publish: ``--mqtt`` and ``--ca-file``, else the collector's settings."""
+    mqtt_settings = env_settings(MqttSettings)
     url = mqtt or mqtt_settings.url or ""
     if not url:
-        raise _fail("no broker: give --mqtt URL or set STACKWATCH_MQTT_URL (or --output)")
+        raise fail("no broker: give --mqtt URL or set STACKWATCH_MQTT_URL (or --output)")
     try:
         BrokerAddress.parse(url)
     except ValueError as err:
-        raise _fail(f"--mqtt: {err}") from None
-    return url, mqtt_settings.topic_prefix
+        raise fail(f"--mqtt: {err}") from None
+    return _Broker(
+        url,
+        mqtt_settings.topic_prefix,
+        tls_ca_file(ca_file, mqtt_settings.tls_ca_file),
+        mqtt_settings.password.get_secret_value() if mqtt_settings.password else None,
+    )
 
 
 def _injector(
@@ -303,7 +308,7 @@ def _injector(
             schedule = random_schedule(config, start_ns, end_ns, seed=seed, per_sensor_day=faults)
         return FaultInjector(PlantSimulator(config, seed=seed, start_ns=start_ns), schedule)
     except ScheduleError as err:
-        raise _fail(str(err)) from None
+        raise fail(str(err)) from None
 
 
 def _summary(

@@ -279,6 +279,7 @@ def short_term_averages(
     min_valid_fraction: float = 2 / 3,
     mode_ts_ns: npt.ArrayLike | None = None,
     mode_values: npt.ArrayLike | None = None,
+    carried: PeriodTotals | None = None,
 ) -> StaBatch:
     """Short-term averages of every aligned period in ``[start_ns, end_ns)`` (EN 17255-1; C3).
 
@@ -305,6 +306,9 @@ def short_term_averages(
         first change and when none are given. Any value other than 0 (NORMAL), NaN included,
         counts as not in normal operation. Changes before ``start_ns`` matter (they set the
         mode at the start), so pass the history.
+    carried
+        Totals of readings no longer passed (earlier parts of the periods, see
+        :class:`PeriodTotals`), aligned at ``start_ns``; added before the means and states.
 
     State rule: EXCLUDED if the plant was not in normal operation for more than half of the
     period (time-weighted); else VALID if ``n_valid × interval_s ≥ min_valid_fraction ×
@@ -325,35 +329,19 @@ def short_term_averages(
     _check_range(start_ns, end_ns, period_ns)
     n_periods = (end_ns - start_ns) // period_ns
     required = required_valid_readings(period_s, interval_s, min_valid_fraction)
-
-    ts = np.asarray(ts_ns, dtype=np.int64)
-    vals = np.asarray(values, dtype=np.float64)
-    codes = np.asarray(status)
-    if not (ts.ndim == vals.ndim == codes.ndim == 1) or not len(ts) == len(vals) == len(codes):
-        raise ValueError("ts_ns, values and status must be one-dimensional and of equal length")
-    if codes.size and (codes.dtype.kind not in "iu" or codes.min() < 0 or codes.max() > 3):
-        raise ValueError("status must hold the integer codes of STATUS_CODES (0..3)")
-
-    inside = (ts >= start_ns) & (ts < end_ns)
-    ts, vals, cat = ts[inside], vals[inside], codes[inside].astype(np.int64)
-    if ts.size > 1 and bool(np.any(ts[1:] < ts[:-1])):
-        order = np.argsort(ts, kind="stable")
-        ts, vals, cat = ts[order], vals[order], cat[order]
-    if ts.size > 1:
-        last = np.ones(ts.size, dtype=np.bool_)
-        last[:-1] = ts[1:] != ts[:-1]  # of equal timestamps keep the last (stable order)
-        if not bool(last.all()):
-            ts, vals, cat = ts[last], vals[last], cat[last]
-
-    cat[(cat == _VALID) & ~np.isfinite(vals)] = _MALFUNCTION
     steps = _ModeSteps.build(mode_ts_ns, mode_values, start_ns, end_ns)
-    cat[~steps.normal_at(ts)] = _OTHER_MODE
-
-    idx = (ts - start_ns) // period_ns
-    counts = np.bincount(idx * _N_CATEGORIES + cat, minlength=n_periods * _N_CATEGORIES)
-    counts = counts.reshape(n_periods, _N_CATEGORIES).astype(np.int64)
-    valid = cat == _VALID
-    sums = np.bincount(idx[valid], weights=vals[valid], minlength=n_periods)
+    totals = _totals(
+        ts_ns,
+        values,
+        status,
+        start_ns=start_ns,
+        n_periods=n_periods,
+        period_s=period_s,
+        steps=steps,
+    )
+    if carried is not None:
+        totals = totals.plus(carried)
+    counts, sums = totals.counts[:n_periods], totals.valid_sum[:n_periods]
     n_valid = counts[:, _VALID]
     mean = np.full(n_periods, np.nan)
     np.divide(sums, n_valid, out=mean, where=n_valid > 0)
@@ -379,6 +367,121 @@ def short_term_averages(
         n_other_mode=counts[:, _OTHER_MODE].copy(),
         state=state,
         period_s=period_s,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class PeriodTotals:
+    """What the readings of consecutive aligned periods add up to, one row per period from
+    ``start_ns``: the sum of the values that enter the mean and the reading count per category
+    (valid, maintenance, malfunction, calibration, other mode).
+
+    Totals of disjoint sets of readings add up (:meth:`plus`), so the readings of a period that
+    is still filling can be folded in part by part and dropped (live compliance keeps the totals
+    of what has been settled instead of the readings); :func:`short_term_averages` then gives
+    the same counts and states as from all the readings at once, and the same means up to
+    floating-point rounding of the sum.
+
+    >>> t = period_totals([0, 60 * NS_PER_S], [1.0, 3.0], [0, 1], start_ns=0,
+    ...                   end_ns=3600 * NS_PER_S, period_s=1800)
+    >>> float(t.valid_sum[0]), t.counts[0].tolist(), len(t)
+    (1.0, [1, 1, 0, 0, 0], 2)
+    """
+
+    start_ns: int
+    period_s: int
+    valid_sum: Float64Array
+    counts: Int64Array  # shape (periods, 5)
+
+    def __len__(self) -> int:
+        return len(self.valid_sum)
+
+    def plus(self, other: PeriodTotals) -> PeriodTotals:
+        """The totals of both sets of readings (aligned at the same start; the longer wins)."""
+        if (other.start_ns, other.period_s) != (self.start_ns, self.period_s):
+            raise ValueError("period totals must share their start and period length")
+        a, b = (self, other) if len(self) >= len(other) else (other, self)
+        sums, counts = a.valid_sum.copy(), a.counts.copy()
+        sums[: len(b)] += b.valid_sum
+        counts[: len(b)] += b.counts
+        return PeriodTotals(self.start_ns, self.period_s, sums, counts)
+
+    def before(self, ts_ns: int) -> PeriodTotals:
+        """Only the periods that start before ``ts_ns``."""
+        n = max(0, -(-(ts_ns - self.start_ns) // _period_ns(self.period_s)))
+        return PeriodTotals(self.start_ns, self.period_s, self.valid_sum[:n], self.counts[:n])
+
+
+def period_totals(
+    ts_ns: npt.ArrayLike,
+    values: npt.ArrayLike,
+    status: npt.ArrayLike,
+    *,
+    start_ns: int,
+    end_ns: int,
+    period_s: int,
+    mode_ts_ns: npt.ArrayLike | None = None,
+    mode_values: npt.ArrayLike | None = None,
+) -> PeriodTotals:
+    """The :class:`PeriodTotals` of readings over the aligned periods of ``[start_ns, end_ns)``,
+    by the rules of :func:`short_term_averages` (same arguments)."""
+    period_ns = _period_ns(period_s)
+    _check_range(start_ns, end_ns, period_ns)
+    steps = _ModeSteps.build(mode_ts_ns, mode_values, start_ns, end_ns)
+    n_periods = (end_ns - start_ns) // period_ns
+    return _totals(
+        ts_ns,
+        values,
+        status,
+        start_ns=start_ns,
+        n_periods=n_periods,
+        period_s=period_s,
+        steps=steps,
+    )
+
+
+def _totals(
+    ts_ns: npt.ArrayLike,
+    values: npt.ArrayLike,
+    status: npt.ArrayLike,
+    *,
+    start_ns: int,
+    n_periods: int,
+    period_s: int,
+    steps: _ModeSteps,
+) -> PeriodTotals:
+    period_ns = period_s * NS_PER_S
+    end_ns = start_ns + n_periods * period_ns
+    ts = np.asarray(ts_ns, dtype=np.int64)
+    vals = np.asarray(values, dtype=np.float64)
+    codes = np.asarray(status)
+    if not (ts.ndim == vals.ndim == codes.ndim == 1) or not len(ts) == len(vals) == len(codes):
+        raise ValueError("ts_ns, values and status must be one-dimensional and of equal length")
+    if codes.size and (codes.dtype.kind not in "iu" or codes.min() < 0 or codes.max() > 3):
+        raise ValueError("status must hold the integer codes of STATUS_CODES (0..3)")
+
+    inside = (ts >= start_ns) & (ts < end_ns)
+    ts, vals, cat = ts[inside], vals[inside], codes[inside].astype(np.int64)
+    if ts.size > 1 and bool(np.any(ts[1:] < ts[:-1])):
+        order = np.argsort(ts, kind="stable")
+        ts, vals, cat = ts[order], vals[order], cat[order]
+    if ts.size > 1:
+        last = np.ones(ts.size, dtype=np.bool_)
+        last[:-1] = ts[1:] != ts[:-1]  # of equal timestamps keep the last (stable order)
+        if not bool(last.all()):
+            ts, vals, cat = ts[last], vals[last], cat[last]
+
+    cat[(cat == _VALID) & ~np.isfinite(vals)] = _MALFUNCTION
+    cat[~steps.normal_at(ts)] = _OTHER_MODE
+
+    idx = (ts - start_ns) // period_ns
+    counts = np.bincount(idx * _N_CATEGORIES + cat, minlength=n_periods * _N_CATEGORIES)
+    valid = cat == _VALID
+    return PeriodTotals(
+        start_ns,
+        period_s,
+        np.bincount(idx[valid], weights=vals[valid], minlength=n_periods).astype(np.float64),
+        counts.reshape(n_periods, _N_CATEGORIES).astype(np.int64),
     )
 
 

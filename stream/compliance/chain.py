@@ -8,17 +8,28 @@ T/p → reference O2 (IED Annex VI Part 7, optionally only above the reference: 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from stream.compliance import conversions
-from stream.compliance.averaging import StaBatch, align_down, short_term_averages
+from stream.compliance.averaging import PeriodTotals, StaBatch, align_down, short_term_averages
 from stream.plant import Quantity, SensorConfig, StackConfig
 from stream.series import SensorSeries
 
 Floats = npt.NDArray[np.float64]
+
+PERIPHERAL_ROLES = ("o2", "h2o", "temperature", "pressure", "flow")
+
+
+def chain_inputs(stack: StackConfig) -> set[str]:
+    """The sensors whose short-term averages the chain reads (the plant mode aside): the
+    analysers of the limited pollutants and the stack's peripherals."""
+    inputs = {sid for quantity in stack.limits for sid in stack.pollutant_sensors(quantity)}
+    inputs.update(sid for role in PERIPHERAL_ROLES if (sid := stack.peripheral(role)))
+    return inputs
 
 
 @dataclass(frozen=True)
@@ -52,7 +63,10 @@ class StackChain:
         start_ns: int,
         end_ns: int,
         period_s: int,
+        carried: Mapping[str, PeriodTotals] | None = None,
     ) -> None:
+        """``carried``: per sensor, totals of readings of these periods that ``data`` no longer
+        holds (aligned at the first period: ``align_down(start_ns, period_s)``)."""
         self.stack = stack
         self.period_s = period_s
         self._data = data
@@ -61,6 +75,7 @@ class StackChain:
         self._start_ns = align_down(start_ns, period_s)
         self._end_ns = -align_down(-end_ns, period_s)
         self._sta: dict[str, StaBatch] = {}
+        self._carried = carried or {}
         mode_id = stack.peripheral("mode")
         mode = data.get(mode_id) if mode_id else None
         self._mode = (mode.ts_ns, mode.values.astype(np.int64)) if mode is not None else None
@@ -80,6 +95,7 @@ class StackChain:
                 min_valid_fraction=self.stack.compliance.min_valid_fraction,
                 mode_ts_ns=None if self._mode is None else self._mode[0],
                 mode_values=None if self._mode is None else self._mode[1],
+                carried=self._carried.get(sensor_id),
             )
         return self._sta[sensor_id]
 

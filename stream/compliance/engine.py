@@ -13,7 +13,7 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from stream.compliance import calrange, mass
-from stream.compliance.averaging import align_down, confidence_interval, validated
+from stream.compliance.averaging import PeriodTotals, align_down, confidence_interval, validated
 from stream.compliance.chain import Floats, PollutantSta, StackChain
 from stream.compliance.config import CiSource
 from stream.compliance.forecast import Forecast, daily_forecast, expected_sta_per_day
@@ -84,6 +84,20 @@ def ci_for(stack: StackConfig, quantity: Quantity, limit: EmissionLimit) -> floa
     )
 
 
+def stack_periods(stack: StackConfig) -> tuple[int, ...]:
+    """The averaging periods (s) the engine computes for a stack: the STA period, and 10 min
+    where a WI stack has a 10-minute CO limit (IED Annex VI Part 3)."""
+    periods = [stack.compliance.sta_period_s]
+    co = stack.limits.get(Quantity.CO)
+    if stack.compliance.regime is Regime.WI and co is not None and co.ten_minute is not None:
+        periods.append(TEN_MINUTES_S)
+    return tuple(periods)
+
+
+Carried = Mapping[tuple[str, int], PeriodTotals]
+"""Totals of readings the caller no longer holds, per (sensor, period_s); see PeriodTotals."""
+
+
 class ComplianceEngine:
     """Evaluates every limited pollutant of every stack of a plant configuration."""
 
@@ -127,16 +141,28 @@ class ComplianceEngine:
         tz: str,
         now_ns: int | None = None,
         qal3: bool = True,
+        carried: Carried | None = None,
     ) -> list[PollutantReport]:
         """Reports of one stack over ``window``. ``qal3=False`` skips the QAL3 charts (the
-        live engine runs them over the whole check history instead of one day)."""
+        live engine runs them over the whole check history instead of one day). ``carried``:
+        totals of earlier readings of the window that ``data`` no longer holds (live
+        compliance), per sensor and period length, aligned at the window's first period."""
         comp = stack.compliance
         end_ns = window.end_ns
         if now_ns is not None:  # live: later periods are not over yet, so not missing either
             end_ns = max(window.start_ns, min(end_ns, align_down(now_ns, comp.sta_period_s)))
-        ctx = _StackContext(plant_id, stack_id, stack, dict(data), window, end_ns, tz, now_ns, qal3)
+        if carried and qal3:
+            raise ValueError("the QAL3 charts need every reading: pass qal3=False with carried")
+        ctx = _StackContext(
+            plant_id, stack_id, stack, dict(data), window, end_ns, tz, now_ns, qal3, carried or {}
+        )
         chain = StackChain(
-            stack, ctx.data, start_ns=window.start_ns, end_ns=end_ns, period_s=comp.sta_period_s
+            stack,
+            ctx.data,
+            start_ns=window.start_ns,
+            end_ns=end_ns,
+            period_s=comp.sta_period_s,
+            carried=ctx.carried_for(comp.sta_period_s),
         )
         flow = chain.flow()
         reports = []
@@ -246,6 +272,7 @@ class ComplianceEngine:
                 start_ns=ctx.window.start_ns,
                 end_ns=align_down(ctx.end_ns, TEN_MINUTES_S),
                 period_s=TEN_MINUTES_S,
+                carried=ctx.carried_for(TEN_MINUTES_S),
             )
             co = chain10.pollutant(quantity)
             co_val = validated(co.normalised, ci)
@@ -273,6 +300,10 @@ class _StackContext:
     tz: str
     now_ns: int | None
     qal3: bool
+    carried: Carried
+
+    def carried_for(self, period_s: int) -> dict[str, PeriodTotals]:
+        return {sid: t for (sid, p), t in self.carried.items() if p == period_s}
 
 
 def _forecast(

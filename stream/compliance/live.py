@@ -1,14 +1,25 @@
 """Live compliance: the engine run on the open days of each plant as readings are stored.
 
-The readings of each plant-local day are kept in memory while the day is open (plus
-``keep_days`` after it, for late data). Whenever the watermark (newest reading time minus the
-allowed lateness) closes a half-hour, or a reading arrives for a period already evaluated,
-the day is evaluated again with the same :class:`ComplianceEngine` as ``stackwatch
-compliance`` and its short-term averages and daily record are returned as points to store.
-Re-evaluating whole days keeps the live results equal to the offline ones whatever the order
-and batching of the input. After a restart (or for a day no longer in memory) the day is
-first reloaded from the store, so a restart never produces a day computed from part of its
-data.
+Each plant-local day is kept in memory while it is open (plus ``keep_days`` after it, for late
+data): the readings of the sensors the engine reads (analysers of limited pollutants, their
+peripherals, the plant mode). Whenever the watermark (newest reading time minus the allowed
+lateness) closes a half-hour, or a reading arrives for a period already evaluated, the day is
+evaluated again with the same :class:`ComplianceEngine` as ``stackwatch compliance`` and its
+short-term averages and daily record are returned as points to store. Re-evaluating whole days
+keeps the live results equal to the offline ones whatever the order and batching of the input.
+
+Readings older than the watermark are *settled* every minute: folded into per-period totals
+(:class:`PeriodTotals`: sum and counts per category) and dropped, so memory holds about a
+minute of readings per sensor plus a few numbers per period, not the day's readings (at
+5 000 sensors and 1 Hz that is 7 GB a day). The plant mode stays as readings (the periods'
+time-weighted operating share needs it). A reading for a settled time (late, or redelivered)
+reopens the hours from its own: their totals are dropped and their readings reloaded from the
+store, then counted again with the new ones.
+
+After a restart (or for a day no longer in memory) the day is first reloaded from the store, so
+a restart never produces a day computed from part of its data. Reloads read the store: a
+reading still waiting in the store-and-forward spool is not seen by a reload made before the
+spool drains.
 """
 
 from __future__ import annotations
@@ -23,8 +34,9 @@ import numpy.typing as npt
 import structlog
 
 from stream.compliance import calrange
-from stream.compliance.averaging import StaBatch
-from stream.compliance.engine import ComplianceEngine, EvaluationWindow
+from stream.compliance.averaging import PeriodTotals, StaBatch, align_down, period_totals
+from stream.compliance.chain import chain_inputs
+from stream.compliance.engine import ComplianceEngine, EvaluationWindow, stack_periods
 from stream.compliance.events import (
     ComplianceEvent,
     calibration_range_event,
@@ -56,6 +68,13 @@ _TICK_NS = 1800 * NS_PER_S  # re-evaluate when a half-hour closes (hours are who
 _PENDING_MAX = 256
 """Live readings of a sensor kept as Python columns before they become one array chunk."""
 
+_SETTLE_NS = 60 * NS_PER_S
+"""Readings older than the watermark are folded into period totals once a minute of them."""
+
+_REOPEN_ALIGN_S = 3600
+"""A late reading reopens whole hours (a multiple of every averaging period: 10 min, 30 min,
+1 h), so every period is either settled or held as readings, never split."""
+
 
 @dataclass
 class _Day:
@@ -70,6 +89,31 @@ class _Day:
     pending: dict[SensorKey, tuple[list[int], list[float], list[int]]] = field(default_factory=dict)
     evaluated_to_ns: int | None = None  # the "now" of the last evaluation
     notified: set[tuple[str, ...]] = field(default_factory=set)  # events already handed on
+    # Readings of the engine's inputs before ``settled_to_ns`` are held only as totals, per
+    # (stack, sensor, period_s); the plant mode is never settled.
+    settled_to_ns: int = 0
+    totals: dict[tuple[str, str, int], PeriodTotals] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.settled_to_ns = self.start_ns
+
+    def prepend(self, key: SensorKey, series: SensorSeries) -> None:
+        """Readings older than those held (reloaded): the held ones win on equal times."""
+        if len(series):
+            self.chunks.setdefault(key, []).insert(0, series)
+
+    def keep_from(self, key: SensorKey, ts_ns: int) -> None:
+        """Drop the held readings of ``key`` before ``ts_ns`` (they have been settled)."""
+        parts = self.chunks.get(key)
+        if parts:
+            (merged,) = parts  # series() has compacted them
+            keep = merged.ts_ns >= ts_ns
+            self.chunks[key] = [
+                SensorSeries(merged.ts_ns[keep], merged.values[keep], merged.status[keep])
+            ]
+
+    def carried(self, stack: str) -> dict[tuple[str, int], PeriodTotals]:
+        return {(sid, p): t for (st, sid, p), t in self.totals.items() if st == stack}
 
     def append(self, key: SensorKey, series: SensorSeries) -> None:
         if len(series):
@@ -163,6 +207,25 @@ class LiveCompliance:
             for pid, plant in config.plants.items()
             if any(stack.limits for stack in plant.stacks.values())
         }
+        # Per plant: the engine's inputs (settled) and the plant-mode sensors (kept), by
+        # (stack, sensor); no other reading is held.
+        self._inputs: dict[str, set[tuple[str, str]]] = {}
+        self._modes: dict[str, set[tuple[str, str]]] = {}
+        for pid in self._plants:
+            limited = {k: v for k, v in config.plants[pid].stacks.items() if v.limits}
+            self._inputs[pid] = {(k, sid) for k, v in limited.items() for sid in chain_inputs(v)}
+            self._modes[pid] = {
+                (k, mode) for k, v in limited.items() if (mode := v.peripheral("mode"))
+            }
+
+    def held_readings(self) -> int:
+        """Readings held in memory now (the rest of the open days is held as totals)."""
+        held = 0
+        for plant in self._plants.values():
+            for day in plant.days.values():
+                held += sum(len(p) for parts in day.chunks.values() for p in parts)
+                held += sum(len(columns[0]) for columns in day.pending.values())
+        return held
 
     async def add(self, readings: Sequence[Reading]) -> list[Point]:
         """Take newly stored readings; return the compliance points to store."""
@@ -177,23 +240,29 @@ class LiveCompliance:
 
     async def _add_plant(self, plant_id: str, plant: _Plant, batch: list[Reading]) -> list[Point]:
         zone = ZoneInfo(plant.tz)
-        earliest: dict[date, int] = {}
+        held = self._inputs[plant_id] | self._modes[plant_id]
+        earliest: dict[date, int] = {}  # of the held readings: only they change a result
         # The readings of one time step share their timestamp: one date conversion each.
         day_of: dict[int, date] = {}
+        kept: list[Reading] = []
         for r in batch:
             day = day_of.get(r.ts_ns)
             if day is None:
                 day = day_of[r.ts_ns] = datetime_from_ns(r.ts_ns).astimezone(zone).date()
-            first = earliest.get(day)
-            if first is None or r.ts_ns < first:
-                earliest[day] = r.ts_ns
+                if day not in plant.days:  # a day with no input reading is evaluated too
+                    plant.days[day] = await self._load_day(plant_id, day, plant.tz)
             if plant.watermark_ns is None or r.ts_ns > plant.watermark_ns:
                 plant.watermark_ns = r.ts_ns
-        for day in earliest:
-            if day not in plant.days:
-                plant.days[day] = await self._load_day(plant_id, day, plant.tz)
+            if (r.stack, r.sensor) in held:
+                kept.append(r)
+                first = earliest.get(day)
+                if first is None or r.ts_ns < first:
+                    earliest[day] = r.ts_ns
         days = plant.days
-        for r in batch:
+        for day, first in earliest.items():
+            if first < days[day].settled_to_ns:
+                await self._reopen(plant_id, days[day], first)
+        for r in kept:
             days[day_of[r.ts_ns]].add(r)
         assert plant.watermark_ns is not None
         closed = plant.watermark_ns - self._lateness_ns
@@ -207,8 +276,59 @@ class LiveCompliance:
         points += await self._after_days(fresh)
         for day in [d for d, b in plant.days.items() if b.end_ns + self._keep_ns < closed]:
             del plant.days[day]
+        for buffered in plant.days.values():
+            self._settle(plant_id, buffered, closed)
         points += await self._qal3(plant_id, plant, batch)
         return points
+
+    def _settle(self, plant_id: str, day: _Day, closed_ns: int) -> None:
+        """Fold the input readings before the watermark (a whole minute of them at least)
+        into the day's period totals and drop them."""
+        to = min(align_down(closed_ns, 60), day.end_ns)
+        if to < day.settled_to_ns + _SETTLE_NS and to < day.end_ns:
+            return
+        if to <= day.settled_to_ns:
+            return
+        series = day.series()
+        stacks = self._config.plants[plant_id].stacks
+        empty = SensorSeries.empty()
+        for stack_id, sensor_id in sorted(self._inputs[plant_id]):
+            stack = stacks[stack_id]
+            mode_id = stack.peripheral("mode")
+            mode = series.get(f"{stack_id}/{mode_id}") if mode_id else None
+            s = series.get(f"{stack_id}/{sensor_id}", empty)
+            new = (s.ts_ns >= day.settled_to_ns) & (s.ts_ns < to)
+            for period_s in stack_periods(stack):
+                start = align_down(day.start_ns, period_s)
+                totals = period_totals(
+                    s.ts_ns[new],
+                    s.values[new],
+                    s.status[new],
+                    start_ns=start,
+                    end_ns=-align_down(-to, period_s),
+                    period_s=period_s,
+                    mode_ts_ns=None if mode is None else mode.ts_ns,
+                    mode_values=None if mode is None else mode.values,
+                )
+                key = (stack_id, sensor_id, period_s)
+                before = day.totals.get(key)
+                day.totals[key] = totals if before is None else before.plus(totals)
+            if (stack_id, sensor_id) not in self._modes[plant_id]:  # the mode is held whole
+                day.keep_from(SensorKey(plant_id, stack_id, sensor_id), to)
+        day.settled_to_ns = to
+
+    async def _reopen(self, plant_id: str, day: _Day, ts_ns: int) -> None:
+        """A reading for a settled time: hold the readings of the hours from its own again
+        (reloaded from the store) and drop their totals."""
+        start = max(align_down(ts_ns, _REOPEN_ALIGN_S), day.start_ns)
+        stored = await self._store.scan(READINGS, start, day.settled_to_ns, {"plant": plant_id})
+        settled = self._inputs[plant_id] - self._modes[plant_id]  # the mode is held whole
+        for key, s in series_from_stored(stored).items():
+            if (key.stack, key.sensor) in settled:
+                day.prepend(key, s)
+        cut = align_down(ts_ns, _REOPEN_ALIGN_S)
+        day.totals = {k: t.before(cut) for k, t in day.totals.items()}
+        day.settled_to_ns = start
 
     async def _qal3(self, plant_id: str, plant: _Plant, batch: list[Reading]) -> list[Point]:
         """Re-run the control charts of each analyser that got a check in ``batch`` over its
@@ -252,8 +372,10 @@ class LiveCompliance:
         start, end = local_day_bounds_ns(day, tz)
         buffered = _Day(start, end)
         stored = await self._store.scan(READINGS, start, end, {"plant": plant_id})
+        held = self._inputs[plant_id] | self._modes[plant_id]
         for key, s in series_from_stored(stored).items():
-            buffered.append(key, s)
+            if (key.stack, key.sensor) in held:
+                buffered.append(key, s)
         return buffered
 
     async def _sensor_values(self, key: SensorKey, start_ns: int, end_ns: int) -> SensorSeries:
@@ -282,7 +404,15 @@ class LiveCompliance:
             prefix = f"{stack_id}/"
             data = {k[len(prefix) :]: v for k, v in series.items() if k.startswith(prefix)}
             reports = self._engine.evaluate_stack(
-                plant_id, stack_id, stack, data, window=window, tz=tz, now_ns=now, qal3=False
+                plant_id,
+                stack_id,
+                stack,
+                data,
+                window=window,
+                tz=tz,
+                now_ns=now,
+                qal3=False,
+                carried=buffered.carried(stack_id),
             )
             for report in reports:
                 points += sta_points(report, buffered.start_ns, now)

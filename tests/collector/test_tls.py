@@ -1,7 +1,7 @@
 """Optional TLS between sensors, broker and collector, against a real Mosquitto.
 
 A throw-away CA and a server certificate for 127.0.0.1 are made with the ``openssl`` CLI; the
-broker gets a TLS listener next to its plain one. The collector (``mqtts://`` with
+broker gets a TLS listener next to its plain one (``tests.tls``). The collector (``mqtts://`` with
 ``tls_ca_file``) and the simulator's publisher (``ca_file``) trust that CA and exchange
 readings; a client trusting another CA, and plain MQTT on the TLS port, are refused.
 """
@@ -9,14 +9,8 @@ readings; a client trusting another CA, and plain MQTT on the TLS port, are refu
 from __future__ import annotations
 
 import asyncio
-import os
-import pwd
-import socket
 import ssl
-import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiomqtt
@@ -29,87 +23,20 @@ from simulators.publisher import publish_readings
 from stream.envelope import Envelope
 from stream.model import NS_PER_MS, Reading
 from tests.collector.plants import ONE_NOX, T0_MS
-from tests.servers import MosquittoServer, free_port, mosquitto
+from tests.tls import Pki, TlsBroker, make_pki, tls_mosquitto
 
 CONFIG = ONE_NOX
 
 
-@dataclass(frozen=True)
-class Pki:
-    ca: Path
-    other_ca: Path
-    cert: Path
-    key: Path
-
-
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=30)
-
-
-def _make_ca(directory: Path, name: str) -> None:
-    _openssl(
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", f"{name}.key", "-out", f"{name}.crt", "-days", "2", "-subj", f"/CN={name}",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-        cwd=directory,
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    d = tmp_path_factory.mktemp("pki")
-    _make_ca(d, "ca")
-    _make_ca(d, "other-ca")
-    _openssl(
-        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1",
-        cwd=d,
-    )  # fmt: skip
-    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    _openssl(
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.ext",
-        cwd=d,
-    )  # fmt: skip
-    return Pki(d / "ca.crt", d / "other-ca.crt", d / "server.crt", d / "server.key")
-
-
-def _wait_port(port: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"port {port} did not open within {timeout} s")
-
-
-@dataclass(frozen=True)
-class TlsBroker:
-    server: MosquittoServer
-    tls_port: int
-
-    @property
-    def url(self) -> str:
-        return f"mqtts://127.0.0.1:{self.tls_port}"
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[TlsBroker]:
-    tls_port = free_port()
-    listener = (
-        # Started as root, Mosquitto would drop to its own user, which cannot read the keys in
-        # pytest's private temp dir: it stays the user running the tests.
-        f"user {pwd.getpwuid(os.getuid()).pw_name}\n"
-        f"listener {tls_port} 127.0.0.1\n"
-        f"cafile {pki.ca}\ncertfile {pki.cert}\nkeyfile {pki.key}\n"
-        "tls_version tlsv1.2\n"
-    )
-    with mosquitto(tmp_path_factory.mktemp("mosquitto-tls"), listener) as server:
-        _wait_port(tls_port)
-        yield TlsBroker(server, tls_port)
+    with tls_mosquitto(tmp_path_factory.mktemp("mosquitto-tls"), pki) as server:
+        yield server
 
 
 def _settings(url: str, ca_file: Path, client_id: str) -> MqttSettings:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
 from itertools import pairwise
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -24,9 +25,11 @@ from stream.compliance.averaging import (
     CI_FRACTION,
     STA_STATE_CODES,
     STATUS_CODES,
+    PeriodTotals,
     StaBatch,
     align_down,
     confidence_interval,
+    period_totals,
     required_valid_readings,
     short_term_averages,
     status_codes,
@@ -66,7 +69,12 @@ def test_two_thirds_rule_at_the_exact_boundary() -> None:
     vals = np.arange(180, dtype=np.float64)
     ok = np.array([0] * 120 + [1] * 60, dtype=np.int8)
     short = np.array([0] * 119 + [2] * 61, dtype=np.int8)
-    kw = {"start_ns": T0, "end_ns": T0 + 1800 * NS_PER_S, "period_s": 1800, "interval_s": 10}
+    kw: dict[str, Any] = {
+        "start_ns": T0,
+        "end_ns": T0 + 1800 * NS_PER_S,
+        "period_s": 1800,
+        "interval_s": 10,
+    }
     a = short_term_averages(ts, vals, ok, **kw)
     b = short_term_averages(ts, vals, short, **kw)
     assert a.states() == [StaState.VALID]
@@ -80,7 +88,7 @@ def test_two_thirds_rule_at_the_exact_boundary() -> None:
 
 def test_validity_fraction_is_a_parameter() -> None:
     ts, vals, status = minute_readings(45)
-    kw = {"start_ns": T0, "end_ns": T0 + HOUR, "period_s": 3600, "interval_s": 60}
+    kw: dict[str, Any] = {"start_ns": T0, "end_ns": T0 + HOUR, "period_s": 3600, "interval_s": 60}
     assert short_term_averages(ts, vals, status, **kw).state_at(0) == StaState.VALID
     strict = short_term_averages(ts, vals, status, min_valid_fraction=0.8, **kw)
     assert strict.state_at(0) == StaState.INVALID
@@ -88,7 +96,7 @@ def test_validity_fraction_is_a_parameter() -> None:
 
 def test_plant_not_in_normal_operation_for_more_than_half_is_excluded() -> None:
     ts, vals, status = minute_readings(60)
-    kw = {"start_ns": T0, "end_ns": T0 + HOUR, "period_s": 3600, "interval_s": 60}
+    kw: dict[str, Any] = {"start_ns": T0, "end_ns": T0 + HOUR, "period_s": 3600, "interval_s": 60}
     startup = [OperatingMode.STARTUP, OperatingMode.NORMAL]
     over_half = short_term_averages(
         ts, vals, status, mode_ts_ns=[T0, T0 + 31 * MIN], mode_values=startup, **kw
@@ -157,7 +165,7 @@ def test_valid_flag_without_a_finite_value_counts_as_malfunction() -> None:
 
 def test_bad_input_is_refused() -> None:
     ts, vals, status = minute_readings(3)
-    kw = {"period_s": 3600, "interval_s": 60}
+    kw: dict[str, Any] = {"period_s": 3600, "interval_s": 60}
     with pytest.raises(ValueError, match="period boundaries"):
         short_term_averages(ts, vals, status, start_ns=T0 + 1, end_ns=T0 + HOUR, **kw)
     with pytest.raises(ValueError, match="integer codes"):
@@ -470,6 +478,67 @@ def test_splitting_into_ranges_does_not_matter(sc: Scenario, data: st.DataObject
     cut = T0 + data.draw(st.integers(0, sc.n_periods)) * sc.period_s * NS_PER_S
     parts = StaBatch.concat([sc.compute(end=cut), sc.compute(start=cut)])
     assert_same_batch(sc.compute(), parts)
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenarios(), st.data())
+def test_settled_totals_plus_the_rest_give_the_same_averages(
+    sc: Scenario, data: st.DataObject
+) -> None:
+    """Live compliance folds the readings before a cut (any nanosecond) into totals, in
+    several parts, and drops them: the averages over the rest plus the totals are those of
+    all the readings (counts and states exactly; means to rounding of the sum)."""
+    lo, hi = sc.start - sc.period_s * NS_PER_S, sc.end + sc.period_s * NS_PER_S
+    cuts = sorted(data.draw(st.lists(st.integers(lo, hi), min_size=1, max_size=3)))
+    ts, vals, status = sc.arrays()
+    modes = (
+        np.array([m[0] for m in sc.modes], dtype=np.int64),
+        np.array([m[1] for m in sc.modes], dtype=np.float64),
+    )
+    carried: PeriodTotals | None = None
+    for before, cut in zip([lo, *cuts], cuts, strict=False):
+        part = (ts >= before) & (ts < cut)
+        totals = period_totals(
+            ts[part],
+            vals[part],
+            status[part],
+            start_ns=sc.start,
+            end_ns=sc.end,
+            period_s=sc.period_s,
+            mode_ts_ns=modes[0],
+            mode_values=modes[1],
+        )
+        carried = totals if carried is None else carried.plus(totals)
+    rest = ts >= cuts[-1]
+    got = short_term_averages(
+        ts[rest],
+        vals[rest],
+        status[rest],
+        start_ns=sc.start,
+        end_ns=sc.end,
+        period_s=sc.period_s,
+        interval_s=sc.interval_s,
+        min_valid_fraction=float(sc.fraction),
+        mode_ts_ns=modes[0],
+        mode_values=modes[1],
+        carried=carried,
+    )
+    want = sc.compute()
+    for field in ("n_valid", "n_maintenance", "n_malfunction", "n_calibration", "n_other_mode"):
+        assert getattr(got, field).tolist() == getattr(want, field).tolist(), field
+    assert got.state.tolist() == want.state.tolist()
+    np.testing.assert_allclose(got.mean, want.mean, rtol=1e-12, atol=1e-9)
+
+
+def test_period_totals_refuse_other_alignment_and_keep_whole_periods() -> None:
+    ts, vals, status = minute_readings(90)
+    t = period_totals(ts, vals, status, start_ns=T0, end_ns=T0 + 2 * HOUR, period_s=3600)
+    assert t.counts[:, 0].tolist() == [60, 30]
+    assert len(t.before(T0 + HOUR)) == 1 and len(t.before(T0 + HOUR + 1)) == 2
+    assert len(t.before(T0 - HOUR)) == 0
+    other = period_totals(ts, vals, status, start_ns=T0, end_ns=T0 + HOUR, period_s=1800)
+    with pytest.raises(ValueError, match="share their start and period"):
+        t.plus(other)
 
 
 @settings(max_examples=100, deadline=None)

@@ -35,16 +35,23 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     await db.close()
 
 
-def config() -> PlantConfig:
+def config(interval_s: int = 300, *, gt1_mode: bool = False) -> PlantConfig:
     raw = yaml.safe_load(DEMO.read_text())
     for stack in raw["plants"]["demo"]["stacks"].values():
         for sensor in stack["sensors"].values():
-            sensor["interval_s"] = 300
+            sensor["interval_s"] = interval_s
+    if gt1_mode:
+        raw["plants"]["demo"]["stacks"]["gt1"]["sensors"]["mode"] = {
+            "quantity": "mode",
+            "unit": "-",
+            "valid_range": [0, 3],
+            "interval_s": interval_s,
+        }
     return PlantConfig.model_validate(raw)
 
 
-def readings(cfg: PlantConfig) -> list[Reading]:
-    end = START + (2 * 86_400 + 600) * NS_PER_S
+def readings(cfg: PlantConfig, span_s: int = 2 * 86_400 + 600) -> list[Reading]:
+    end = START + span_s * NS_PER_S
     out = []
     for r in PlantSimulator(cfg, seed=3, start_ns=START).stream(until_ns=end):
         hour = (r.ts_ns - START) // (3600 * NS_PER_S)
@@ -186,3 +193,94 @@ async def test_events_are_stored_and_handed_on_once(store: SqliteStore) -> None:
     assert sorted(p.tags["kind"] for p in stored) == sorted(k.value for k in kinds)
     others = [e for e in seen if e.stack != "boiler1" or e.pollutant != "nox"]
     assert all(e.kind is not EventKind.DAILY_LIMIT_EXCEEDED for e in others)
+
+
+def offline_sta(cfg: PlantConfig, rs: list[Reading], end_ns: int) -> dict[tuple[str, ...], float]:
+    """Normalised STA of every valid period that ends by ``end_ns``, computed offline."""
+    out: dict[tuple[str, ...], float] = {}
+    for report in ComplianceEngine(cfg).evaluate(series_from_readings(rs)):
+        assert report.sta is not None
+        for t, state, value in zip(
+            report.sta.start_ns.tolist(),
+            report.sta.state.tolist(),
+            report.sta.normalised.tolist(),
+            strict=True,
+        ):
+            if state == 0 and t + report.sta_period_s * NS_PER_S <= end_ns:
+                out[(report.stack, report.pollutant, str(t))] = value
+    return out
+
+
+async def stored_sta(store: SqliteStore, end_ns: int) -> dict[tuple[str, ...], float]:
+    return {
+        (p.tags["stack"], p.tags["pollutant"], str(p.ts_ns)): float(p.fields["normalised"])
+        for p in await store.scan(STA, START, end_ns)
+        # A period re-evaluated from valid to excluded keeps its earlier fields (points merge).
+        if p.fields["state"] == "valid"
+    }
+
+
+def assert_same_sta(want: dict[tuple[str, ...], float], got: dict[tuple[str, ...], float]) -> None:
+    assert want and want.keys() == got.keys()
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, rel=1e-12), key
+
+
+async def test_memory_holds_about_a_minute_of_readings_not_the_day(store: SqliteStore) -> None:
+    """At 10 s, four hours in one-minute batches: the analysers' and peripherals' readings are
+    folded into period totals once the watermark has passed them, so what is held stays at a
+    few minutes of readings (plus the plant mode, held whole) while the results stay equal to
+    the offline engine's."""
+    cfg = config(interval_s=10)
+    rs = readings(cfg, span_s=4 * 3600)
+    live = LiveCompliance(cfg, store, lateness_s=60)
+    minute = 60 * NS_PER_S
+    held = []
+    for m in range(4 * 60):
+        await feed(store, live, [r for r in rs if m * minute <= r.ts_ns - START < (m + 1) * minute])
+        held.append(live.held_readings())
+    modes = {(k, s.peripheral("mode")) for k, s in cfg.plants["demo"].stacks.items()}
+    per_minute = len({(r.stack, r.sensor) for r in rs if (r.stack, r.sensor) not in modes}) * 6
+    mode_per_minute = len({(r.stack, r.sensor) for r in rs if (r.stack, r.sensor) in modes}) * 6
+    # Lateness, the settling step and the batch: at most four minutes of readings.
+    for m, n in enumerate(held):
+        assert n <= 4 * per_minute + (m + 1) * mode_per_minute, m
+    assert held[-1] < len(rs) / 10
+    end = START + 4 * 3600 * NS_PER_S - minute  # the watermark closes the last hour
+    assert_same_sta(offline_sta(cfg, rs, end), await stored_sta(store, end))
+
+
+async def test_a_late_reading_for_a_settled_hour_reopens_it(store: SqliteStore) -> None:
+    """Hours already folded into totals get a corrected resend of boiler1's NOx (hour 0, same times,
+    new values: the last one wins, as in storage) and a late start-up (plant mode) reading:
+    the hours are counted again from the store and the new readings, equal to offline."""
+    cfg = config(interval_s=60, gt1_mode=True)
+    rs = readings(cfg, span_s=6 * 3600)
+    live = LiveCompliance(cfg, store, lateness_s=0)
+    hour = 3600 * NS_PER_S
+    for h in range(6):
+        await feed(store, live, [r for r in rs if h * hour <= r.ts_ns - START < (h + 1) * hour])
+    assert live.held_readings() < len(rs) / 10  # hours 0-5 are settled
+    corrected = [
+        replace(r, value=r.value * 1.5)
+        for r in rs
+        if (r.stack, r.sensor) == ("boiler1", "nox") and r.ts_ns - START < hour
+    ]
+    mode = cfg.plants["demo"].stacks["gt1"].peripheral("mode")
+    assert mode is not None
+    minute = 60 * NS_PER_S
+    startup = [  # resent as start-up (1) for the first 40 minutes of hour 3
+        Reading("demo", "gt1", mode, START + 3 * hour + m * minute, 1.0, "mode", "-")
+        for m in range(40)
+    ]
+    await feed(store, live, corrected + startup)
+    merged = {(r.stack, r.sensor, r.ts_ns): r for r in [*rs, *corrected, *startup]}
+    closed = START + 5 * hour  # the watermark is in hour 5
+    want = offline_sta(cfg, list(merged.values()), closed)
+    got = await stored_sta(store, closed)
+    assert_same_sta(want, got)
+    boiler_nox = ("boiler1", "nox", str(START))
+    assert got[boiler_nox] != offline_sta(cfg, rs, closed)[boiler_nox]
+    # gt1 in start-up for 40 of the 60 minutes of hour 3: excluded.
+    assert not any(k[0] == "gt1" and k[2] == str(START + 3 * hour) for k in got)
+    assert any(k[0] == "gt1" and k[2] == str(START + 2 * hour) for k in got)

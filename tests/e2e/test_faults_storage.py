@@ -5,11 +5,9 @@ zero loss, and zero duplicates (one point per published timestamp, with its publ
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import re
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,30 +16,21 @@ import httpx
 
 from simulators.publisher import publish_readings
 from stream.model import NS_PER_MS, Reading
-from tests.e2e.service import (
-    PLANT_YAML,
-    ServiceProcess,
-    influx_count,
-    mosquitto_pub,
-    service_env,
-    wait_until,
+from tests.e2e.load import (
+    T0_MS,
+    assert_exactly_once,
+    in_thread,
+    nox_messages,
+    nox_value,
+    publish_in_thread,
+    start_service,
 )
+from tests.e2e.service import ServiceProcess, influx_count, mosquitto_pub, wait_until
 from tests.servers import InfluxServer, MosquittoServer, influxdb, mosquitto
 
-T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 DB = "emissions"
-
-
-def nox_messages(n: int) -> list[str]:
-    return [json.dumps({"ts": T0_MS + i * 10, "value": float(i % 1000)}) for i in range(n)]
-
-
-def assert_exactly_once(influx: InfluxServer, n: int, value: Callable[[int], float]) -> None:
-    """``n`` points (one per published timestamp, so no duplicate) with the published values."""
-    result = influx.query('SELECT count("value"), sum("value") FROM readings', db=DB)
-    _, count, total = result["results"][0]["series"][0]["values"][0]
-    assert count == n
-    assert total == sum(value(i) for i in range(n))
+# Small write batches and quick write retries: an outage shows, and ends, within a test.
+SERVICE_ENV = {"STACKWATCH_WRITE_BATCH_SIZE": "500", "STACKWATCH_WRITE_RETRY_MAX_S": "0.5"}
 
 
 def health(svc: ServiceProcess) -> dict[str, Any]:
@@ -58,33 +47,6 @@ def metric(svc: ServiceProcess, name: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def start_service(
-    tmp_path: Path, mqtt_url: str, influx: InfluxServer, topic_prefix: str, **extra: str
-) -> ServiceProcess:
-    (tmp_path / "plant.yaml").write_text(PLANT_YAML)
-    svc = ServiceProcess(
-        tmp_path,
-        service_env(
-            tmp_path / "plant.yaml",
-            mqtt_url,
-            influx.url,
-            DB,
-            topic_prefix,
-            STACKWATCH_WRITE_BATCH_SIZE="500",
-            STACKWATCH_WRITE_RETRY_MAX_S="0.5",
-            **extra,
-        ),
-    )
-    svc.start().wait_healthy()
-    return svc
-
-
-def in_thread(target: Callable[[], object]) -> threading.Thread:
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    return thread
-
-
 @contextmanager
 def own_influx(tmp_path: Path) -> Iterator[InfluxServer]:
     """A private InfluxDB, since these tests stop it."""
@@ -98,12 +60,12 @@ def test_influxdb_outage_under_load_spools_and_drains_everything(
 ) -> None:
     n = 20_000
     with own_influx(tmp_path) as influx:
-        svc = start_service(tmp_path, mosquitto_server.url, influx, topic_prefix)
+        svc = start_service(
+            tmp_path, mosquitto_server.url, influx.url, DB, topic_prefix, **SERVICE_ENV
+        )
         try:
             topic = f"{topic_prefix}/p1/s1/nox"
-            publisher = in_thread(
-                lambda: mosquitto_pub(mosquitto_server.port, topic, nox_messages(n))
-            )
+            publisher = publish_in_thread(mosquitto_server.port, topic, nox_messages(n))
             wait_until(lambda: influx_count(influx, DB) >= 1_000, 30, "1000 stored")
             assert influx_count(influx, DB) < n  # the outage starts mid-stream
             influx.stop()
@@ -126,7 +88,7 @@ def test_influxdb_outage_under_load_spools_and_drains_everything(
             )
         finally:
             svc.stop()
-        assert_exactly_once(influx, n, lambda i: float(i % 1000))
+        assert_exactly_once(influx, DB, n, nox_value)
 
 
 def test_full_spool_stops_acknowledging_and_the_broker_keeps_the_rest(
@@ -138,8 +100,10 @@ def test_full_spool_stops_acknowledging_and_the_broker_keeps_the_rest(
         svc = start_service(
             tmp_path,
             mosquitto_server.url,
-            influx,
+            influx.url,
+            DB,
             topic_prefix,
+            **SERVICE_ENV,
             STACKWATCH_SPOOL_MAX_BYTES="200000",
         )
         try:
@@ -162,7 +126,7 @@ def test_full_spool_stops_acknowledging_and_the_broker_keeps_the_rest(
             assert health(svc)["writer"]["ok"]
         finally:
             svc.stop()
-        assert_exactly_once(influx, n, lambda i: float(i % 1000))
+        assert_exactly_once(influx, DB, n, nox_value)
         assert any("spool accepts data again" in str(e.get("event")) for e in svc.log_events())
 
 
@@ -178,7 +142,7 @@ def test_mosquitto_restart_under_load_loses_and_duplicates_nothing(
     n = len(readings)
     with own_influx(tmp_path) as influx:
         with mosquitto(tmp_path / "mosquitto", persistent=True) as broker:
-            svc = start_service(tmp_path, broker.url, influx, topic_prefix)
+            svc = start_service(tmp_path, broker.url, influx.url, DB, topic_prefix, **SERVICE_ENV)
             published: list[int] = []
             progress = [0]  # readings acknowledged by the broker so far
             stop = asyncio.Event()
@@ -213,4 +177,4 @@ def test_mosquitto_restart_under_load_loses_and_duplicates_nothing(
                 assert health(svc)["mqtt"]["ok"]
             finally:
                 svc.stop()
-        assert_exactly_once(influx, n, lambda i: float((i // 2) % 20))
+        assert_exactly_once(influx, DB, n, lambda i: float((i // 2) % 20))

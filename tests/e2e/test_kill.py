@@ -3,21 +3,18 @@ reading is stored exactly once (the broker redelivers what was never acknowledge
 
 from __future__ import annotations
 
-import json
-import threading
 from pathlib import Path
 
-from tests.e2e.service import (
-    PLANT_YAML,
-    ServiceProcess,
-    influx_count,
-    mosquitto_pub,
-    service_env,
-    wait_until,
+from tests.e2e.load import (
+    assert_exactly_once,
+    nox_messages,
+    nox_value,
+    publish_in_thread,
+    start_service,
 )
+from tests.e2e.service import influx_count, wait_until
 from tests.servers import InfluxServer, MosquittoServer
 
-T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 N = 30_000
 
 
@@ -28,25 +25,18 @@ def test_sigkill_under_load_loses_nothing_and_duplicates_nothing(
     influx_db: str,
     topic_prefix: str,
 ) -> None:
-    (tmp_path / "plant.yaml").write_text(PLANT_YAML)
-    svc = ServiceProcess(
+    svc = start_service(
         tmp_path,
-        service_env(
-            tmp_path / "plant.yaml",
-            mosquitto_server.url,
-            influx_server.url,
-            influx_db,
-            topic_prefix,
-            # Small batches keep many messages in flight (received, not yet acknowledged).
-            STACKWATCH_WRITE_BATCH_SIZE="100",
-        ),
+        mosquitto_server.url,
+        influx_server.url,
+        influx_db,
+        topic_prefix,
+        # Small batches keep many messages in flight (received, not yet acknowledged).
+        STACKWATCH_WRITE_BATCH_SIZE="100",
     )
-    svc.start().wait_healthy()
-    messages = [json.dumps({"ts": T0_MS + i * 10, "value": float(i % 1000)}) for i in range(N)]
-    publisher = threading.Thread(
-        target=mosquitto_pub, args=(mosquitto_server.port, f"{topic_prefix}/p1/s1/nox", messages)
+    publisher = publish_in_thread(
+        mosquitto_server.port, f"{topic_prefix}/p1/s1/nox", nox_messages(N)
     )
-    publisher.start()
     try:
         wait_until(lambda: influx_count(influx_server, influx_db) >= 2_000, 60, "2000 stored")
         svc.kill()
@@ -62,10 +52,6 @@ def test_sigkill_under_load_loses_nothing_and_duplicates_nothing(
         svc.stop()
 
     # Exactly once: one point per (series, timestamp), with the published value.
-    result = influx_server.query('SELECT count("value"), sum("value") FROM readings', db=influx_db)[
-        "results"
-    ][0]["series"][0]["values"][0]
-    assert result[1] == N
-    assert result[2] == sum(float(i % 1000) for i in range(N))
+    assert_exactly_once(influx_server, influx_db, N, nox_value)
     tags = influx_server.query("SHOW SERIES FROM readings", db=influx_db)["results"][0]
     assert len(tags["series"][0]["values"]) == 1

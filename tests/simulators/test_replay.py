@@ -1,5 +1,6 @@
 """Replay over MQTT against a real Mosquitto and, through running ``stackwatch run`` services,
-into a real InfluxDB: order and exact timestamps kept at × N, a constant shift to now, and the
+into a real InfluxDB: order and exact timestamps kept at × N, a constant shift to now that puts
+no reading in the future (× N: the last is now when sent; real time: the first is now), and the
 round trip InfluxDB → ``record`` → replay → a fresh database giving identical stored rows."""
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from simulators.recording import (
     count_records,
     iter_recording,
 )
-from simulators.replay import ReplayStats, replay_over_mqtt
+from simulators.replay import ReplayStats, replay_over_mqtt, replay_shift_ns
 from stream.model import NS_PER_S, Reading, Status
 from stream.plant import PlantConfig
 from stream.storage.influx import InfluxStore
@@ -118,22 +119,31 @@ def expected_rows(readings: list[Reading], shift_ns: int = 0) -> list[tuple[Any,
 
 
 async def subscribe_and_replay(
-    mqtt_port: int, prefix: str, readings: list[Reading], **kwargs: Any
+    mqtt_port: int,
+    prefix: str,
+    readings: list[Reading],
+    *,
+    arrivals: list[int] | None = None,
+    **kwargs: Any,
 ) -> tuple[ReplayStats, list[tuple[str, dict[str, Any]]]]:
-    """Replay ``readings`` to ``prefix`` while a subscriber collects what the broker delivers."""
+    """Replay ``readings`` to ``prefix`` while a subscriber collects what the broker delivers
+    (and, into ``arrivals``, the wall-clock time each message arrived)."""
     received: list[tuple[str, dict[str, Any]]] = []
     async with aiomqtt.Client("127.0.0.1", mqtt_port) as sub:
         await sub.subscribe(f"{prefix}/#", qos=1)
 
         async def collect() -> None:
             async for message in sub.messages:
+                if arrivals is not None:
+                    arrivals.append(time.time_ns())
                 assert isinstance(message.payload, bytes)
                 received.append((message.topic.value, orjson.loads(message.payload)))
                 if len(received) == len(readings):
                     return
 
         collecting = asyncio.create_task(asyncio.wait_for(collect(), TIMEOUT))
-        stats = await replay_over_mqtt(readings, topic_prefix=prefix, **kwargs)
+        # An iterator, as a recording is read: only the real-time shift may do without last_ns.
+        stats = await replay_over_mqtt(iter(readings), topic_prefix=prefix, **kwargs)
         await collecting
     return stats, received
 
@@ -203,7 +213,7 @@ def test_replay_at_x_n_keeps_order_and_timestamps_through_the_pipeline(
     assert stored_rows(influx_server, a.database) == expected_rows(readings)
 
 
-def test_shift_to_now_moves_every_timestamp_by_one_constant(
+def test_shift_to_now_at_x_n_puts_the_last_reading_at_now_and_none_in_the_future(
     replayed: Replayed,
     targets: tuple[Target, Target],
     mosquitto_server: MosquittoServer,
@@ -212,31 +222,73 @@ def test_shift_to_now_moves_every_timestamp_by_one_constant(
     a = targets[0]
     now = time.time_ns()
     readings = replayed.readings
+    first, last = readings[0].ts_ns, readings[-1].ts_ns
+    arrivals: list[int] = []
     stats, received = asyncio.run(
         subscribe_and_replay(
             mosquitto_server.port,
             a.prefix,
             readings,
+            arrivals=arrivals,
             mqtt_url=mosquitto_server.url,
             speed=SPEED,
             shift_to_now=True,
+            last_ns=last,  # where the recording ends, as the CLI reads it from the file
             now_ns=lambda: now,
         )
     )
-    shift = now - readings[0].ts_ns
+    # The CLI's rule: the last reading is "now" when it is sent, span / SPEED after the start.
+    shift = replay_shift_ns(first, last - first, SPEED, now)
     assert stats.shift_ns == shift
-    assert (stats.first_ns, stats.last_ns) == (now, readings[-1].ts_ns + shift)
+    assert stats.last_ns is not None
+    assert abs(stats.last_ns - now - round((last - first) / SPEED)) <= 1
+    assert stats.first_ns == first + shift < now
     assert [payload_ns(p) - r.ts_ns for (_, p), r in zip(received, readings, strict=True)] == [
         shift
     ] * len(readings)
+    # No reading was ahead of the wall clock when it arrived (a collector refuses those).
+    assert all(payload_ns(p) <= at for (_, p), at in zip(received, arrivals, strict=True))
+    since = f"WHERE time >= {first + shift}"
     wait_until(
-        lambda: influx_count(influx_server, a.database, f"WHERE time >= {now}") == len(readings),
+        lambda: influx_count(influx_server, a.database, since) == len(readings),
         TIMEOUT,
         "shifted readings stored",
     )
-    assert stored_rows(influx_server, a.database, f"WHERE time >= {now}") == expected_rows(
-        readings, shift
+    assert stored_rows(influx_server, a.database, since) == expected_rows(readings, shift)
+
+
+async def test_shift_to_now_in_real_time_puts_the_first_reading_at_now(
+    mosquitto_server: MosquittoServer, topic_prefix: str
+) -> None:
+    # Three instants 0.2 s apart, never on a whole millisecond; no last_ns: not needed at × 1.
+    t0 = 1_767_225_600 * NS_PER_S + 123_457
+    readings = [
+        Reading("p", "s", "nox", t0 + i * NS_PER_S // 5, float(i), "nox", "mg/Nm3")
+        for i in range(3)
+    ]
+    now = time.time_ns()
+    arrivals: list[int] = []
+    stats, received = await subscribe_and_replay(
+        mosquitto_server.port,
+        topic_prefix,
+        readings,
+        arrivals=arrivals,
+        mqtt_url=mosquitto_server.url,
+        speed=1.0,
+        shift_to_now=True,
+        now_ns=lambda: now,
     )
+    assert (stats.shift_ns, stats.first_ns) == (now - t0, now)
+    assert [payload_ns(p) for _, p in received] == [r.ts_ns + now - t0 for r in readings]
+    assert all(payload_ns(p) <= at for (_, p), at in zip(received, arrivals, strict=True))
+    assert stats.elapsed_s >= 0.4 * 0.95  # paced in real time
+
+
+async def test_shift_to_now_faster_than_real_time_needs_the_end_of_an_iterator() -> None:
+    readings = iter([Reading("p", "s", "nox", NS_PER_S, 1.0, "nox", "mg/Nm3")])
+    with pytest.raises(ValueError, match="last_ns"):
+        # Refused before connecting: the URL is never used.
+        await replay_over_mqtt(readings, mqtt_url="mqtt://127.0.0.1:1", speed=4, shift_to_now=True)
 
 
 def test_round_trip_influx_record_replay_gives_identical_rows(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -229,3 +230,31 @@ def test_replay_over_mqtt_publishes_every_reading_in_order(
     for (topic, payload), (want_topic, r) in zip(got, expected, strict=True):
         assert topic == want_topic
         assert payload["ts"] == r.ts_ns // 1_000_000 and payload["value"] == r.value
+
+
+def test_replay_over_mqtt_shifted_to_now_at_x_n_ends_at_now(
+    recorded: tuple[Path, Path, Path, list[Reading]],
+    mosquitto_server: MosquittoServer,
+    topic_prefix: str,
+) -> None:
+    """``--shift-to-now --speed N``: the last reading is "now" when it is sent, none later."""
+    plant_file, recording, _, readings = recorded
+    first = readings[:400]  # 100 s of data: 0.1 s at x 1000
+    short = recording.with_name("short-shifted.csv")
+    with RecordingWriter(short) as writer:
+        writer.write_many(first)
+    before = time.time_ns()
+    result = CliRunner().invoke(
+        app,
+        ["replay", str(short), "-c", str(plant_file), "--mqtt", mosquitto_server.url,
+         "--topic-prefix", topic_prefix, "--speed", "1000", "--shift-to-now", "-f", "json", "-q"],
+        env={"STACKWATCH_MODE": "demo"},
+    )  # fmt: skip
+    after = time.time_ns()
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["published"] == len(first)
+    last, start = parse_iso_ns(doc["last"]), parse_iso_ns(doc["first"])  # to the microsecond
+    assert before - 1000 <= last <= after
+    assert abs((last - start) - (first[-1].ts_ns - first[0].ts_ns)) <= 1000
+    assert doc["shift_s"] == pytest.approx((last - first[-1].ts_ns) / 1e9, abs=1e-5)
