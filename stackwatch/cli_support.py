@@ -10,7 +10,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -22,6 +22,16 @@ from stream.plant import ConfigError, PlantConfig, load_plant_config
 from stream.timeparse import parse_iso_ns
 
 T = TypeVar("T")
+
+CaFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-file",
+        help="CA bundle of an mqtts:// broker (default: STACKWATCH_MQTT_TLS_CA_FILE, "
+        "else the system's CAs).",
+    ),
+]
+"""The ``--ca-file`` option of the commands that publish to a broker (see :func:`tls_ca_file`)."""
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

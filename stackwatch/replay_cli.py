@@ -37,7 +37,7 @@ from simulators.recording import (
 )
 from simulators.replay import ReplayStats, replay_over_mqtt, shifted_to_now
 from stackwatch.backtest import Backtest, score, to_json, to_table
-from stackwatch.cli_support import fail, load_plant, load_settings, tls_ca_file
+from stackwatch.cli_support import CaFileOption, fail, load_plant, load_settings, tls_ca_file
 from stackwatch.logs import configure_logging
 from stackwatch.replay import ReplayOutcome, replay_direct
 from stackwatch.service import Settings, StartupError, make_store
@@ -94,14 +94,7 @@ def replay(  # noqa: PLR0917 - typer maps every parameter to an option
     topic_prefix: Annotated[
         str | None, typer.Option(help="MQTT topic prefix (default: STACKWATCH_MQTT_TOPIC_PREFIX).")
     ] = None,
-    ca_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--ca-file",
-            help="CA bundle of an mqtts:// broker (default: STACKWATCH_MQTT_TLS_CA_FILE, "
-            "else the system's CAs).",
-        ),
-    ] = None,
+    ca_file: CaFileOption = None,
     evaluate: Annotated[
         Path | None,
         typer.Option("--evaluate", help="Labels file: score the detection per fault kind."),

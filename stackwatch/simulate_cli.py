@@ -60,7 +60,14 @@ from simulators.labels import write_labels
 from simulators.plant import PlantSimulator
 from simulators.publisher import BrokerAddress, publish_readings
 from simulators.recording import RecordingError, RecordingWriter
-from stackwatch.cli_support import env_settings, fail, load_plant, parse_time, tls_ca_file
+from stackwatch.cli_support import (
+    CaFileOption,
+    env_settings,
+    fail,
+    load_plant,
+    parse_time,
+    tls_ca_file,
+)
 from stackwatch.settings import ServiceSettings
 from stream.model import NS_PER_S, Reading
 from stream.plant import PlantConfig
@@ -197,14 +204,7 @@ def simulate(  # noqa: PLR0917 - typer maps every parameter to an option
         str | None,
         typer.Option("--mqtt", help="Broker URL to publish to (default: STACKWATCH_MQTT_URL)."),
     ] = None,
-    ca_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--ca-file",
-            help="CA bundle of an mqtts:// broker (default: STACKWATCH_MQTT_TLS_CA_FILE, "
-            "else the system's CAs).",
-        ),
-    ] = None,
+    ca_file: CaFileOption = None,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Write a recording (.csv or .jsonl) instead."),

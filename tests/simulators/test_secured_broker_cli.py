@@ -1,10 +1,14 @@
-"""``stackwatch simulate --mqtt`` and ``stackwatch replay --mqtt`` to a Mosquitto with TLS whose
-certificate a private CA signed: trusted through ``--ca-file`` or, like the collector, through
-``STACKWATCH_MQTT_TLS_CA_FILE``; a CA file that cannot be loaded is a clear error."""
+"""``stackwatch simulate --mqtt`` and ``stackwatch replay --mqtt`` to secured brokers: a Mosquitto
+with TLS whose certificate a private CA signed (trusted through ``--ca-file`` or, like the
+collector, through ``STACKWATCH_MQTT_TLS_CA_FILE``; a CA file that cannot be loaded is a clear
+error), and a Mosquitto that requires a password, given as ``STACKWATCH_MQTT_PASSWORD`` (as for
+the collector) so it never has to be written into a URL on a command line."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -17,6 +21,7 @@ from typer.testing import CliRunner
 from simulators.recording import RecordingWriter
 from stackwatch.cli import app
 from stream.model import NS_PER_S, Reading
+from tests.servers import MosquittoServer, mosquitto
 from tests.tls import Pki, TlsBroker, make_pki, tls_mosquitto
 
 PLANT = """
@@ -131,3 +136,54 @@ def test_a_ca_file_that_cannot_be_loaded_exits_2(command: str, plant: Path, tmp_
         )
         assert result.exit_code == 2, result.output
         assert f"CA file {ca_file}: " in result.output and reason in result.output.lower()
+
+
+@pytest.fixture(scope="module")
+def auth_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoServer]:
+    tmp = tmp_path_factory.mktemp("mosquitto-auth")
+    passwd = tmp / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), "sim", "s3cret"], check=True)
+    passwd.chmod(0o600)
+    conf = f"allow_anonymous false\npassword_file {passwd}\n"
+    if os.geteuid() == 0:  # Mosquitto would drop to a user who cannot read pytest's temp dir
+        conf += "user root\n"
+    with mosquitto(tmp / "broker", extra_conf=conf) as server:
+        yield server
+
+
+@pytest.mark.parametrize("command", ["simulate", "replay"])
+async def test_the_password_setting_reaches_the_broker(
+    command: str, auth_broker: MosquittoServer, plant: Path, topic_prefix: str, tmp_path: Path
+) -> None:
+    url = f"mqtt://sim@127.0.0.1:{auth_broker.port}"
+    if command == "simulate":
+        args = ["simulate", "-c", str(plant), "--start", "2026-01-01T10:00:00Z",
+                "--duration", "5s", "--fast", "--mqtt", url]  # fmt: skip
+    else:
+        recording = tmp_path / "rec.csv"
+        with RecordingWriter(recording) as writer:
+            writer.write_many(
+                Reading("p", "b1", sensor, T0 + i * NS_PER_S, float(i), sensor, "u")
+                for i in range(5)
+                for sensor in ("nox", "o2")
+            )
+        args = ["replay", str(recording), "-c", str(plant), "--mqtt", url,
+                "--topic-prefix", topic_prefix, "--fast", "-q"]  # fmt: skip
+    env = {
+        "STACKWATCH_MQTT_TOPIC_PREFIX": topic_prefix,
+        "STACKWATCH_MODE": "demo",
+        "STACKWATCH_MQTT_PASSWORD": "s3cret",
+    }
+    async with aiomqtt.Client(
+        "127.0.0.1", auth_broker.port, username="sim", password="s3cret"
+    ) as sub:
+        await sub.subscribe(f"{topic_prefix}/#", qos=1)
+        result = await asyncio.to_thread(CliRunner().invoke, app, args, env=env)
+        assert result.exit_code == 0, result.output
+        received = 0
+        async with asyncio.timeout(10):
+            async for _ in sub.messages:
+                received += 1
+                if received == 10:
+                    break
+    assert "published 10 readings" in result.output
