@@ -24,6 +24,7 @@ spool drains.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -57,7 +58,7 @@ from stream.model import NS_PER_S, Reading, SensorKey, datetime_from_ns
 from stream.plant import PlantConfig, Quantity, StackConfig
 from stream.schema import READINGS
 from stream.series import STATUS_CODE, SensorSeries, series_from_stored
-from stream.storage.base import Point, SeriesQuery, SeriesRow, Store
+from stream.storage.base import Point, SeriesQuery, Store
 
 log = structlog.get_logger(__name__)
 
@@ -491,30 +492,25 @@ class LiveCompliance:
         def in_fresh(ts: int) -> bool:
             return any(f.day.start_ns <= ts < f.day.end_ns for f in fresh)
 
-        async def stored(measurement: str, field_name: str) -> list[SeriesRow]:
-            # The whole year so far (not only up to this day: a late re-evaluation of an
-            # earlier day must not shrink the period), except the days in memory.
-            rows = await self._store.series(
-                SeriesQuery(measurement, field_name, year_start, year_end, where)
-            )
-            return [r for r in rows if not in_fresh(r.ts_ns)]
-
-        norm_rows = await stored(STA, "normalised")
-        validated_by_ts = {r.ts_ns: r.value for r in await stored(STA, "validated")}
+        # The whole year so far (not only up to this day: a late re-evaluation of an earlier
+        # day must not shrink the period), except the days in memory.
+        sta = [
+            row
+            for row in await self._valid_sta(where, year_start, year_end)
+            if not in_fresh(row[0])
+        ]
+        daily_rows = await self._store.series(
+            SeriesQuery(DAILY, "invalid_day_count", year_start, year_end, where)
+        )
         zone = ZoneInfo(tz)
         invalid = {
             datetime_from_ns(r.ts_ns).astimezone(zone).date(): r.value > 0
-            for r in await stored(DAILY, "invalid_day_count")
+            for r in daily_rows
+            if not in_fresh(r.ts_ns)
         }
-        starts = [np.fromiter((r.ts_ns for r in norm_rows), np.int64, len(norm_rows))]
-        normalised = [np.fromiter((r.value for r in norm_rows), np.float64, len(norm_rows))]
-        validated = [
-            np.fromiter(
-                (validated_by_ts.get(r.ts_ns, np.nan) for r in norm_rows),
-                np.float64,
-                len(norm_rows),
-            )
-        ]
+        starts = [np.fromiter((row[0] for row in sta), np.int64, len(sta))]
+        normalised = [np.fromiter((row[1] for row in sta), np.float64, len(sta))]
+        validated = [np.fromiter((row[2] for row in sta), np.float64, len(sta))]
         for f in fresh:
             assert f.report.sta is not None
             invalid[f.record.date] = f.record.invalid_day
@@ -562,19 +558,17 @@ class LiveCompliance:
         start = day.end_ns - 371 * 86_400 * NS_PER_S
         if analyser.calibration.valid_from is not None:
             start = max(start, local_day_bounds_ns(analyser.calibration.valid_from, tz)[0])
-        earlier = await self._store.series(
-            SeriesQuery(STA, "normalised", start, day.start_ns, where)
-        )
+        earlier = await self._valid_sta(where, start, day.start_ns)
         today = report.sta.state == 0
         starts = np.concatenate(
             [
-                np.fromiter((r.ts_ns for r in earlier), np.int64, len(earlier)),
+                np.fromiter((row[0] for row in earlier), np.int64, len(earlier)),
                 report.sta.start_ns[today],
             ]
         )
         values = np.concatenate(
             [
-                np.fromiter((r.value for r in earlier), np.float64, len(earlier)),
+                np.fromiter((row[1] for row in earlier), np.float64, len(earlier)),
                 report.sta.normalised[today],
             ]
         )
@@ -589,6 +583,18 @@ class LiveCompliance:
             return []
         return [
             calibration_range_event(report, this_week, counter, " ".join(messages), day.start_ns)
+        ]
+
+    async def _valid_sta(
+        self, where: dict[str, str], start_ns: int, end_ns: int
+    ) -> list[tuple[int, float, float]]:
+        """Stored valid short-term averages: (start, normalised, validated). By the stored
+        state: a period re-evaluated from valid to invalid or excluded (late data) keeps its
+        earlier numbers in the store, since points with fewer fields merge into it."""
+        return [
+            (p.ts_ns, float(p.fields["normalised"]), float(p.fields.get("validated", math.nan)))
+            for p in await self._store.scan(STA, start_ns, end_ns, where)
+            if p.fields.get("state") == "valid" and "normalised" in p.fields
         ]
 
     def _notify(self, day: _Day, event: ComplianceEvent) -> None:

@@ -284,3 +284,40 @@ async def test_a_late_reading_for_a_settled_hour_reopens_it(store: SqliteStore) 
     # gt1 in start-up for 40 of the 60 minutes of hour 3: excluded.
     assert not any(k[0] == "gt1" and k[2] == str(START + 3 * hour) for k in got)
     assert any(k[0] == "gt1" and k[2] == str(START + 2 * hour) for k in got)
+
+
+async def test_a_period_turned_excluded_leaves_the_monthly_average(store: SqliteStore) -> None:
+    """Day 1's hour 3 is resent as start-up (plant mode) while day 2 runs: it turns from valid
+    to excluded. Its stored point keeps the earlier numbers (points merge), so the monthly
+    average computed when day 2 ends must go by the stored state: it equals offline."""
+    cfg = config(interval_s=300, gt1_mode=True)
+    rs = readings(cfg)
+    live = LiveCompliance(cfg, store, lateness_s=0)
+    hour = 3600 * NS_PER_S
+    mode = cfg.plants["demo"].stacks["gt1"].peripheral("mode")
+    assert mode is not None
+    startup = [
+        Reading("demo", "gt1", mode, START + 3 * hour + m * 300 * NS_PER_S, 1.0, "mode", "-")
+        for m in range(12)
+    ]
+    for h in range(50):
+        await feed(store, live, [r for r in rs if h * hour <= r.ts_ns - START < (h + 1) * hour])
+        if h == 30:  # day 1 is complete and stored; day 2 is running
+            await feed(store, live, startup)
+    merged = {(r.stack, r.sensor, r.ts_ns): r for r in [*rs, *startup]}
+    complete = [r for r in merged.values() if r.ts_ns < START + 2 * 86_400 * NS_PER_S]
+    offline = {
+        (r.stack, r.pollutant): r
+        for r in ComplianceEngine(cfg).evaluate(series_from_readings(complete))
+    }
+    months = [
+        p
+        for p in await store.scan(PERIOD, START - 10 * 86_400 * NS_PER_S, START)
+        if p.tags["period"] == "month" and p.tags["stack"] == "gt1"
+    ]
+    assert len(months) == 2  # gt1's NOx and CO
+    for p in months:
+        want = offline[(p.tags["stack"], p.tags["pollutant"])].monthly[0]
+        assert p.fields["n_sta"] == want.n_sta
+        assert want.validated_mean is not None
+        assert float(p.fields["validated_mean"]) == pytest.approx(want.validated_mean, rel=1e-9)
