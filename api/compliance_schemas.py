@@ -211,13 +211,16 @@ class StaOut(_Out):
     def of(
         cls, ts_ns: int, fields: Mapping[str, FieldValue], period_s: int, limit: float | None
     ) -> StaOut:
-        validated = _float(fields, "validated")
         state = str(fields.get("state", "invalid"))
+        # A period re-evaluated to invalid or excluded keeps its earlier numbers in the store
+        # (points merge): only a valid one has a value.
+        valid = state == "valid"
+        validated = _float(fields, "validated") if valid else None
         return cls(
             start=datetime_from_ns(ts_ns),
             end=datetime_from_ns(ts_ns + period_s * NS_PER_S),
             state="valid" if state == "valid" else "excluded" if state == "excluded" else "invalid",
-            normalised=_float(fields, "normalised"),
+            normalised=_float(fields, "normalised") if valid else None,
             validated=validated,
             n_valid=_int(fields, "n_valid"),
             mass_kg=_float(fields, "mass_kg"),

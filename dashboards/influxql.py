@@ -24,6 +24,9 @@ STACK_VAR = '"stack" =~ /^$stack$/'
 SENSOR_VAR = '"sensor" =~ /^$sensor$/'
 VARS = (PLANT_VAR, STACK_VAR)
 TIME_FILTER = "$timeFilter"
+VALID_STA = """"state" = 'valid'"""
+"""Short-term averages that count: a period re-evaluated to invalid or excluded keeps its
+earlier numbers in the store (points merge), so its state decides."""
 
 
 def ident(name: str) -> str:

@@ -27,7 +27,7 @@ from dashboards.grafana import (
     thresholds,
     timeseries,
 )
-from dashboards.influxql import VARS, eq, number, select, where
+from dashboards.influxql import VALID_STA, VARS, eq, number, select, where
 from stream.plant import PlantConfig
 
 UID = "stackwatch-overview"
@@ -54,7 +54,7 @@ def _short_term_percent(facts: list[StackFacts], pollutants: list[str]) -> list[
             q = select(
                 f'mean("validated") / {number(elv)} * 100 AS "percent"',
                 "compliance_sta",
-                where(eq("pollutant", p), *only(plant, stacks), VARS),
+                where(eq("pollutant", p), *only(plant, stacks), VALID_STA, VARS),
                 every="$__interval",
                 group_by=["stack"],
                 fill="none",

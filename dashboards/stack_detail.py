@@ -42,7 +42,7 @@ from dashboards.grafana import (
     table,
     timeseries,
 )
-from dashboards.influxql import VARS, eq, number, one_of, select, where
+from dashboards.influxql import VALID_STA, VARS, eq, number, one_of, select, where
 from stream.plant import PlantConfig
 
 UID = "stackwatch-stack"
@@ -92,7 +92,7 @@ def _short_term(facts: list[StackFacts], p: str) -> Json:
             select(
                 '"normalised" AS "normalised", "validated" AS "validated"',
                 "compliance_sta",
-                where(eq("pollutant", p), VARS),
+                where(eq("pollutant", p), VALID_STA, VARS),
             ),
             alias="$col",
         )
@@ -152,7 +152,7 @@ def _daily_today(facts: list[StackFacts], p: str) -> Json:
         q = select(
             fields,
             "compliance_sta",
-            where(eq("pollutant", p), *only(plant, stacks), VARS),
+            where(eq("pollutant", p), *only(plant, stacks), VALID_STA, VARS),
             every=duration(period_s),
             fill="none",
         )

@@ -23,6 +23,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from api.compliance_schemas import StaOut
 from api.context import AppContext, ModelsInfo
 from api.main import create_app
 from api.settings import ApiSettings
@@ -526,3 +527,23 @@ def test_the_fixture_data_spans_two_months() -> None:
     # Guards the scenario the tests rely on (local days, not UTC days).
     assert local_day(START) == "2026-01-31" and local_day(NOW) == "2026-02-02"
     assert date.fromisoformat(local_day(NOW)).month == 2
+
+
+def test_a_period_re_evaluated_to_excluded_shows_no_numbers() -> None:
+    """Re-evaluation (late plant-mode data) turned a valid hour into an excluded one; the stored
+    point keeps its earlier numbers (points merge), which must not be shown as its value."""
+    stale: dict[str, FieldValue] = {
+        "state": "excluded",
+        "n_valid": 4,
+        "normalised": 180.0,
+        "validated": 144.0,
+    }
+    sta = StaOut.of(NOW, stale, 3600, 400.0)
+    assert (sta.state, sta.normalised, sta.validated, sta.above_limit) == (
+        "excluded",
+        None,
+        None,
+        None,
+    )
+    valid = StaOut.of(NOW, {**stale, "state": "valid"}, 3600, 100.0)
+    assert (valid.normalised, valid.validated, valid.above_limit) == (180.0, 144.0, True)
