@@ -329,16 +329,17 @@ def short_term_averages(
     _check_range(start_ns, end_ns, period_ns)
     n_periods = (end_ns - start_ns) // period_ns
     required = required_valid_readings(period_s, interval_s, min_valid_fraction)
-    steps = _ModeSteps.build(mode_ts_ns, mode_values, start_ns, end_ns)
-    totals = _totals(
+    totals = period_totals(
         ts_ns,
         values,
         status,
         start_ns=start_ns,
-        n_periods=n_periods,
+        end_ns=end_ns,
         period_s=period_s,
-        steps=steps,
+        mode_ts_ns=mode_ts_ns,
+        mode_values=mode_values,
     )
+    steps = _ModeSteps.build(mode_ts_ns, mode_values, start_ns, end_ns)  # for the time share
     if carried is not None:
         totals = totals.plus(carried)
     counts, sums = totals.counts[:n_periods], totals.valid_sum[:n_periods]
@@ -429,29 +430,6 @@ def period_totals(
     _check_range(start_ns, end_ns, period_ns)
     steps = _ModeSteps.build(mode_ts_ns, mode_values, start_ns, end_ns)
     n_periods = (end_ns - start_ns) // period_ns
-    return _totals(
-        ts_ns,
-        values,
-        status,
-        start_ns=start_ns,
-        n_periods=n_periods,
-        period_s=period_s,
-        steps=steps,
-    )
-
-
-def _totals(
-    ts_ns: npt.ArrayLike,
-    values: npt.ArrayLike,
-    status: npt.ArrayLike,
-    *,
-    start_ns: int,
-    n_periods: int,
-    period_s: int,
-    steps: _ModeSteps,
-) -> PeriodTotals:
-    period_ns = period_s * NS_PER_S
-    end_ns = start_ns + n_periods * period_ns
     ts = np.asarray(ts_ns, dtype=np.int64)
     vals = np.asarray(values, dtype=np.float64)
     codes = np.asarray(status)
