@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.servers import InfluxServer, MosquittoServer, influxdb, mosquitto
+from tests.tls import Pki, TlsBroker, make_pki, tls_mosquitto
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +43,16 @@ def data_dir(tmp_path: Path) -> Path:
     d = tmp_path / "data"
     d.mkdir()
     return d
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A private CA, a broker certificate it signed, and an unrelated CA (tests.tls)."""
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def tls_broker(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[TlsBroker]:
+    """A Mosquitto with a plain listener and a TLS one (certificate signed by ``pki``)."""
+    with tls_mosquitto(tmp_path_factory.mktemp("mosquitto-tls"), pki) as server:
+        yield server

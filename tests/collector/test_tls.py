@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiomqtt
@@ -23,20 +22,9 @@ from simulators.publisher import publish_readings
 from stream.envelope import Envelope
 from stream.model import NS_PER_MS, Reading
 from tests.collector.plants import ONE_NOX, T0_MS
-from tests.tls import Pki, TlsBroker, make_pki, tls_mosquitto
+from tests.tls import Pki, TlsBroker
 
 CONFIG = ONE_NOX
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[TlsBroker]:
-    with tls_mosquitto(tmp_path_factory.mktemp("mosquitto-tls"), pki) as server:
-        yield server
 
 
 def _settings(url: str, ca_file: Path, client_id: str) -> MqttSettings:
@@ -55,17 +43,19 @@ def _reading(i: int) -> Reading:
     return Reading("p", "s", "nox", (T0_MS + i * 1000) * NS_PER_MS, 10.0 + i, "nox", "mg/Nm3")
 
 
-async def test_collector_receives_over_tls_from_the_publisher(broker: TlsBroker, pki: Pki) -> None:
-    settings = _settings(broker.url, pki.ca, f"tls-ok-{broker.tls_port}")
+async def test_collector_receives_over_tls_from_the_publisher(
+    tls_broker: TlsBroker, pki: Pki
+) -> None:
+    settings = _settings(tls_broker.url, pki.ca, f"tls-ok-{tls_broker.tls_port}")
     queue: asyncio.Queue[Envelope] = asyncio.Queue(100)
     collector = MqttCollector(settings, Decoder(CONFIG, settings), queue)
     task = asyncio.create_task(collector.run())
     try:
         await asyncio.wait_for(collector.connected_event.wait(), 10)
-        assert collector.detail == f"connected to 127.0.0.1:{broker.tls_port}"
+        assert collector.detail == f"connected to 127.0.0.1:{tls_broker.tls_port}"
         published = await publish_readings(
             [_reading(i) for i in range(3)],
-            mqtt_url=broker.url,
+            mqtt_url=tls_broker.url,
             origin_ns=T0_MS * NS_PER_MS,
             rate=float("inf"),
             ca_file=str(pki.ca),
@@ -85,9 +75,9 @@ async def test_collector_receives_over_tls_from_the_publisher(broker: TlsBroker,
 
 
 async def test_collector_refuses_a_broker_signed_by_an_untrusted_ca(
-    broker: TlsBroker, pki: Pki
+    tls_broker: TlsBroker, pki: Pki
 ) -> None:
-    settings = _settings(broker.url, pki.other_ca, f"tls-bad-{broker.tls_port}")
+    settings = _settings(tls_broker.url, pki.other_ca, f"tls-bad-{tls_broker.tls_port}")
     collector = MqttCollector(settings, Decoder(CONFIG, settings), asyncio.Queue(1))
     task = asyncio.create_task(collector.run())
     try:
@@ -99,19 +89,19 @@ async def test_collector_refuses_a_broker_signed_by_an_untrusted_ca(
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def test_publisher_without_the_ca_is_refused(broker: TlsBroker) -> None:
+async def test_publisher_without_the_ca_is_refused(tls_broker: TlsBroker) -> None:
     # The system CAs do not include the test CA: the handshake fails, nothing is published.
     client = aiomqtt.Client(
-        "127.0.0.1", broker.tls_port, tls_context=ssl.create_default_context(), timeout=5
+        "127.0.0.1", tls_broker.tls_port, tls_context=ssl.create_default_context(), timeout=5
     )
     with pytest.raises(aiomqtt.MqttError, match="certificate verify failed"):
         async with client:
             pass
 
 
-async def test_plain_mqtt_on_the_tls_port_is_refused(broker: TlsBroker) -> None:
+async def test_plain_mqtt_on_the_tls_port_is_refused(tls_broker: TlsBroker) -> None:
     # The broker reads the CONNECT packet as the start of a TLS handshake: no CONNACK ever.
-    client = aiomqtt.Client("127.0.0.1", broker.tls_port, timeout=1)
+    client = aiomqtt.Client("127.0.0.1", tls_broker.tls_port, timeout=1)
     with pytest.raises(aiomqtt.MqttError):
         async with client:
             await client.publish("p/s/nox", b'{"value": 1}', qos=1)

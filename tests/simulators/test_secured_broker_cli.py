@@ -22,7 +22,7 @@ from simulators.recording import RecordingWriter
 from stackwatch.cli import app
 from stream.model import NS_PER_S, Reading
 from tests.servers import MosquittoServer, mosquitto
-from tests.tls import Pki, TlsBroker, make_pki, tls_mosquitto
+from tests.tls import Pki, TlsBroker
 
 PLANT = """
 plants:
@@ -35,17 +35,6 @@ plants:
           o2: {quantity: o2, unit: "%", valid_range: [0, 25]}
 """
 T0 = 1_767_261_600 * NS_PER_S  # 2026-01-01T10:00:00Z
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[TlsBroker]:
-    with tls_mosquitto(tmp_path_factory.mktemp("mosquitto-tls"), pki) as server:
-        yield server
 
 
 @pytest.fixture
@@ -63,11 +52,11 @@ def _restore_logging() -> Iterator[None]:
 
 
 async def run_and_receive(
-    broker: TlsBroker, prefix: str, expected: int, args: list[str], env: Mapping[str, str]
+    tls_broker: TlsBroker, prefix: str, expected: int, args: list[str], env: Mapping[str, str]
 ) -> tuple[str, list[aiomqtt.Message]]:
     """Run the command while a subscriber on the broker's plain listener collects
     ``expected`` messages."""
-    async with aiomqtt.Client("127.0.0.1", broker.server.port) as sub:
+    async with aiomqtt.Client("127.0.0.1", tls_broker.server.port) as sub:
         await sub.subscribe(f"{prefix}/#", qos=1)
         result = await asyncio.to_thread(CliRunner().invoke, app, args, env=dict(env))
         assert result.exit_code == 0, result.output
@@ -81,12 +70,12 @@ async def run_and_receive(
 
 
 async def test_simulate_publishes_to_a_tls_broker_with_the_ca_file_option(
-    broker: TlsBroker, pki: Pki, plant: Path, topic_prefix: str
+    tls_broker: TlsBroker, pki: Pki, plant: Path, topic_prefix: str
 ) -> None:
     args = ["simulate", "-c", str(plant), "--start", "2026-01-01T10:00:00Z", "--duration", "5s",
-            "--fast", "--mqtt", broker.url, "--ca-file", str(pki.ca)]  # fmt: skip
+            "--fast", "--mqtt", tls_broker.url, "--ca-file", str(pki.ca)]  # fmt: skip
     output, messages = await run_and_receive(
-        broker, topic_prefix, 10, args, {"STACKWATCH_MQTT_TOPIC_PREFIX": topic_prefix}
+        tls_broker, topic_prefix, 10, args, {"STACKWATCH_MQTT_TOPIC_PREFIX": topic_prefix}
     )
     assert "published 10 readings to 127.0.0.1" in output
     nox = [orjson.loads(m.payload)["ts"] for m in messages if m.topic.value.endswith("/nox")]
@@ -94,7 +83,7 @@ async def test_simulate_publishes_to_a_tls_broker_with_the_ca_file_option(
 
 
 async def test_replay_publishes_to_a_tls_broker_with_the_collector_ca_setting(
-    broker: TlsBroker, pki: Pki, plant: Path, topic_prefix: str, tmp_path: Path
+    tls_broker: TlsBroker, pki: Pki, plant: Path, topic_prefix: str, tmp_path: Path
 ) -> None:
     readings = [
         Reading("p", "b1", sensor, T0 + i * NS_PER_S, float(i), sensor, "u")
@@ -104,10 +93,10 @@ async def test_replay_publishes_to_a_tls_broker_with_the_collector_ca_setting(
     recording = tmp_path / "rec.csv"
     with RecordingWriter(recording) as writer:
         writer.write_many(readings)
-    args = ["replay", str(recording), "-c", str(plant), "--mqtt", broker.url,
+    args = ["replay", str(recording), "-c", str(plant), "--mqtt", tls_broker.url,
             "--topic-prefix", topic_prefix, "--fast", "-q"]  # fmt: skip
     env = {"STACKWATCH_MODE": "demo", "STACKWATCH_MQTT_TLS_CA_FILE": str(pki.ca)}
-    output, messages = await run_and_receive(broker, topic_prefix, len(readings), args, env)
+    output, messages = await run_and_receive(tls_broker, topic_prefix, len(readings), args, env)
     assert f"published {len(readings)} readings" in output
     assert [
         (m.topic.value.rsplit("/", 1)[1], orjson.loads(m.payload)["value"]) for m in messages
