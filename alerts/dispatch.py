@@ -361,8 +361,8 @@ class _Stage:
             if self.told.get(fp) == fired or self.muted.get(fp) == fired:
                 if route.send_resolved:
                     out.append(self._suppressed(alert, mute, NotifyReason.RESOLVED))
-                self.told.pop(fp, None)
-                self.muted.pop(fp, None)
+                _forget(self.told, alert)
+                _forget(self.muted, alert)
                 self.done[fp] = fired
         # No longer muted: announced like any other alert (if it is still firing).
         for alert in (*group.active, *group.resolved):
@@ -413,7 +413,8 @@ class _Stage:
         # Resolutions the receiver knew of are handled now (sent, or dropped without
         # send_resolved), so a refire is a new episode to announce.
         for alert in told_resolved:
-            self.told.pop(alert.fingerprint, None)
+            # Only that episode: an announcement above may already hold the refire's.
+            _forget(self.told, alert)
             self.done[alert.fingerprint] = _fired(alert)
         return note
 
@@ -437,6 +438,12 @@ def _due(alert: Alert, route: ResolvedRoute, level: int, now_ns: int) -> bool:
         after = route.escalation[level - 1].after_ns
         return alert.state is State.FIRING and now_ns >= _fired(alert) + after
     return now_ns >= _fired(alert) + route.group_wait_ns
+
+
+def _forget(episodes: dict[str, int], alert: Alert) -> None:
+    """Drop ``alert``'s episode from ``episodes`` (fingerprint -> fired), not a later one."""
+    if episodes.get(alert.fingerprint) == _fired(alert):
+        del episodes[alert.fingerprint]
 
 
 def _fired(alert: Alert) -> int:

@@ -58,7 +58,7 @@ from stream.model import NS_PER_S, Reading, SensorKey, datetime_from_ns
 from stream.plant import PlantConfig, Quantity, StackConfig
 from stream.schema import READINGS
 from stream.series import STATUS_CODE, SensorSeries, series_from_stored
-from stream.storage.base import Point, SeriesQuery, Store
+from stream.storage.base import Point, SeriesQuery, SeriesRow, Store
 
 log = structlog.get_logger(__name__)
 
@@ -590,11 +590,19 @@ class LiveCompliance:
     ) -> list[tuple[int, float, float]]:
         """Stored valid short-term averages: (start, normalised, validated). By the stored
         state: a period re-evaluated from valid to invalid or excluded (late data) keeps its
-        earlier numbers in the store, since points with fewer fields merge into it."""
+        earlier numbers in the store, since points with fewer fields merge into it. (Points
+        stored before ``state_code`` existed count as valid where they have a number.)"""
+
+        async def series(field_name: str) -> list[SeriesRow]:
+            return await self._store.series(SeriesQuery(STA, field_name, start_ns, end_ns, where))
+
+        normalised = await series("normalised")
+        validated = {r.ts_ns: r.value for r in await series("validated")}
+        state = {r.ts_ns: r.value for r in await series("state_code")}
         return [
-            (p.ts_ns, float(p.fields["normalised"]), float(p.fields.get("validated", math.nan)))
-            for p in await self._store.scan(STA, start_ns, end_ns, where)
-            if p.fields.get("state") == "valid" and "normalised" in p.fields
+            (r.ts_ns, r.value, validated.get(r.ts_ns, math.nan))
+            for r in normalised
+            if state.get(r.ts_ns, 0) == 0
         ]
 
     def _notify(self, day: _Day, event: ComplianceEvent) -> None:

@@ -3,7 +3,8 @@
 =====================  ==========================================================================
 ``compliance_sta``     tags ``plant``, ``stack``, ``pollutant``; fields ``normalised``,
                        ``validated`` (mg/Nm³ at reference O2; absent when not valid), ``state``
-                       (valid, invalid, excluded), ``n_valid`` (readings), ``mass_kg``
+                       (valid, invalid, excluded), ``state_code`` (0, 1, 2: the same as an
+                       integer), ``n_valid`` (readings), ``mass_kg``
                        (emitted in the period, with a flow sensor); time = period start
 ``compliance_daily``   tags ``plant``, ``stack``, ``pollutant``; fields ``validated_mean``,
                        ``measured_mean`` (absent without valid STA), ``valid``, ``invalid_day``
@@ -51,6 +52,7 @@ def sta_points(report: PollutantReport, start_ns: int, end_ns: int) -> list[Poin
             continue
         fields: dict[str, FieldValue] = {
             "state": _STATE[int(s.state[i])],
+            "state_code": int(s.state[i]),  # numeric: series queries can select by it
             "n_valid": int(s.n_valid[i]),
         }
         if s.state[i] == 0 and math.isfinite(s.normalised[i]):
