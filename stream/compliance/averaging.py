@@ -329,17 +329,10 @@ def short_term_averages(
     _check_range(start_ns, end_ns, period_ns)
     n_periods = (end_ns - start_ns) // period_ns
     required = required_valid_readings(period_s, interval_s, min_valid_fraction)
-    totals = period_totals(
-        ts_ns,
-        values,
-        status,
-        start_ns=start_ns,
-        end_ns=end_ns,
-        period_s=period_s,
-        mode_ts_ns=mode_ts_ns,
-        mode_values=mode_values,
+    steps = _ModeSteps.build(mode_ts_ns, mode_values, start_ns, end_ns)
+    totals = _totals(
+        ts_ns, values, status, steps, start_ns=start_ns, n_periods=n_periods, period_s=period_s
     )
-    steps = _ModeSteps.build(mode_ts_ns, mode_values, start_ns, end_ns)  # for the time share
     if carried is not None:
         totals = totals.plus(carried)
     counts, sums = totals.counts[:n_periods], totals.valid_sum[:n_periods]
@@ -430,6 +423,25 @@ def period_totals(
     _check_range(start_ns, end_ns, period_ns)
     steps = _ModeSteps.build(mode_ts_ns, mode_values, start_ns, end_ns)
     n_periods = (end_ns - start_ns) // period_ns
+    return _totals(
+        ts_ns, values, status, steps, start_ns=start_ns, n_periods=n_periods, period_s=period_s
+    )
+
+
+def _totals(
+    ts_ns: npt.ArrayLike,
+    values: npt.ArrayLike,
+    status: npt.ArrayLike,
+    steps: _ModeSteps,
+    *,
+    start_ns: int,
+    n_periods: int,
+    period_s: int,
+) -> PeriodTotals:
+    """:func:`period_totals` with the plant-mode steps already built (they are built once
+    per call of :func:`short_term_averages`, which also needs them for the time share)."""
+    period_ns = period_s * NS_PER_S
+    end_ns = start_ns + n_periods * period_ns
     ts = np.asarray(ts_ns, dtype=np.int64)
     vals = np.asarray(values, dtype=np.float64)
     codes = np.asarray(status)

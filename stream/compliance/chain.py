@@ -32,6 +32,16 @@ def chain_inputs(stack: StackConfig) -> set[str]:
     return inputs
 
 
+def plant_mode(
+    stack: StackConfig, data: Mapping[str, SensorSeries]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+    """The stack's plant-mode readings as the step function the averaging takes (times, whole
+    mode codes), or None without a mode sensor or readings of it."""
+    mode_id = stack.peripheral("mode")
+    mode = data.get(mode_id) if mode_id else None
+    return (mode.ts_ns, mode.values.astype(np.int64)) if mode is not None else None
+
+
 @dataclass(frozen=True)
 class PollutantSta:
     """Short-term averages of one pollutant through the chain, aligned with ``sta``.
@@ -76,9 +86,7 @@ class StackChain:
         self._end_ns = -align_down(-end_ns, period_s)
         self._sta: dict[str, StaBatch] = {}
         self._carried = carried or {}
-        mode_id = stack.peripheral("mode")
-        mode = data.get(mode_id) if mode_id else None
-        self._mode = (mode.ts_ns, mode.values.astype(np.int64)) if mode is not None else None
+        self._mode = plant_mode(stack, data)
 
     def sta(self, sensor_id: str) -> StaBatch:
         if sensor_id not in self._sta:

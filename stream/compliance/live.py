@@ -36,7 +36,7 @@ import structlog
 
 from stream.compliance import calrange
 from stream.compliance.averaging import PeriodTotals, StaBatch, align_down, period_totals
-from stream.compliance.chain import chain_inputs
+from stream.compliance.chain import chain_inputs, plant_mode
 from stream.compliance.engine import ComplianceEngine, EvaluationWindow, stack_periods
 from stream.compliance.events import (
     ComplianceEvent,
@@ -152,6 +152,22 @@ class _Day:
             self.chunks[key] = [merged]
             out[f"{key.stack}/{key.sensor}"] = merged
         return out
+
+
+def _mode_for(
+    mode: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None, from_ns: int, to_ns: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+    """The plant-mode changes that decide the mode of readings in ``[from_ns, to_ns)``: those
+    in the range and the one in force at its start (the latest before it; of equal times the
+    last given, as the averaging reads them), not the whole day's again for every sensor."""
+    if mode is None:
+        return None
+    ts, values = mode
+    keep = (ts >= from_ns) & (ts < to_ns)
+    before = np.flatnonzero(ts < from_ns)
+    if len(before):
+        keep[before[np.lexsort((before, ts[before]))[-1]]] = True
+    return ts[keep], values[keep]
 
 
 def _last_wins(parts: list[SensorSeries]) -> SensorSeries:
@@ -293,10 +309,14 @@ class LiveCompliance:
         series = day.series()
         stacks = self._config.plants[plant_id].stacks
         empty = SensorSeries.empty()
+        modes: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None] = {}
         for stack_id, sensor_id in sorted(self._inputs[plant_id]):
             stack = stacks[stack_id]
-            mode_id = stack.peripheral("mode")
-            mode = series.get(f"{stack_id}/{mode_id}") if mode_id else None
+            if stack_id not in modes:
+                prefix = f"{stack_id}/"
+                data = {k[len(prefix) :]: v for k, v in series.items() if k.startswith(prefix)}
+                modes[stack_id] = _mode_for(plant_mode(stack, data), day.settled_to_ns, to)
+            mode = modes[stack_id]
             s = series.get(f"{stack_id}/{sensor_id}", empty)
             new = (s.ts_ns >= day.settled_to_ns) & (s.ts_ns < to)
             for period_s in stack_periods(stack):
@@ -308,8 +328,8 @@ class LiveCompliance:
                     start_ns=start,
                     end_ns=-align_down(-to, period_s),
                     period_s=period_s,
-                    mode_ts_ns=None if mode is None else mode.ts_ns,
-                    mode_values=None if mode is None else mode.values,
+                    mode_ts_ns=None if mode is None else mode[0],
+                    mode_values=None if mode is None else mode[1],
                 )
                 key = (stack_id, sensor_id, period_s)
                 before = day.totals.get(key)

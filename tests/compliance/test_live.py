@@ -321,3 +321,26 @@ async def test_a_period_turned_excluded_leaves_the_monthly_average(store: Sqlite
         assert p.fields["n_sta"] == want.n_sta
         assert want.validated_mean is not None
         assert float(p.fields["validated_mean"]) == pytest.approx(want.validated_mean, rel=1e-9)
+
+
+async def test_settled_readings_read_the_plant_mode_like_the_engine(store: SqliteStore) -> None:
+    """The mode sensor reports 0.5 for an hour (the engine reads whole mode codes: 0, normal)
+    and 2.7 for the next (2, shut-down): readings folded into totals are counted under the
+    same mode as the offline engine counts them."""
+    cfg = config(interval_s=60, gt1_mode=True)
+    hour = 3600 * NS_PER_S
+    rs = [
+        replace(r, value=0.5 if 1 <= (r.ts_ns - START) // hour < 2 else 2.7)
+        if r.sensor == "mode" and 1 <= (r.ts_ns - START) // hour < 3
+        else r
+        for r in readings(cfg, span_s=4 * 3600)
+    ]
+    live = LiveCompliance(cfg, store, lateness_s=0)
+    for m in range(4 * 6):  # ten-minute batches: every hour is settled in parts
+        ten = 600 * NS_PER_S
+        await feed(store, live, [r for r in rs if m * ten <= r.ts_ns - START < (m + 1) * ten])
+    closed = START + 3 * hour
+    got = await stored_sta(store, closed)
+    assert_same_sta(offline_sta(cfg, rs, closed), got)
+    assert ("gt1", "nox", str(START + hour)) in got  # 0.5: normal operation
+    assert ("gt1", "nox", str(START + 2 * hour)) not in got  # 2.7: shut-down, excluded
