@@ -107,6 +107,11 @@ class MqttSettings(SecretFilesSettings):
         pw = urlsplit(self.url or "mqtt://").password
         return unquote(pw) if pw else None
 
+    def password_override(self) -> str | None:
+        """A non-empty ``STACKWATCH_MQTT_PASSWORD``, which replaces the password of any broker
+        URL (also one given on a command line), or None."""
+        return self.password.get_secret_value() if self.password else None
+
     def subscription(self) -> str:
         """The topic filter of sensor data: ``<prefix>/+/+/+``."""
         return f"{self.topic_prefix}/+/+/+"

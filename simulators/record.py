@@ -94,7 +94,7 @@ async def record_mqtt(
         address.port,
         username=address.username,
         # STACKWATCH_MQTT_PASSWORD and the CA file apply to the broker given here too.
-        password=settings.password.get_secret_value() if settings.password else address.password,
+        password=settings.password_override() or address.password,
         identifier=f"stackwatch-record-{uuid.uuid4().hex[:12]}",
         protocol=_PROTOCOLS[settings.protocol],
         tls_context=ssl.create_default_context(cafile=settings.tls_ca_file)

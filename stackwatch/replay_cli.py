@@ -150,9 +150,7 @@ def replay(  # noqa: PLR0917 - typer maps every parameter to an option
                 total=total,
                 protocol=settings.mqtt.protocol,
                 ca_file=ca,
-                password=(
-                    settings.mqtt.password.get_secret_value() if settings.mqtt.password else None
-                ),
+                password=settings.mqtt.password_override(),
             )
         )
         _print_mqtt(stats, refusals, fmt)

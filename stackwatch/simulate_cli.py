@@ -285,7 +285,7 @@ def _broker(mqtt: str | None, ca_file: Path | None) -> _Broker:
         url,
         mqtt_settings.topic_prefix,
         tls_ca_file(ca_file, mqtt_settings.tls_ca_file),
-        mqtt_settings.password.get_secret_value() if mqtt_settings.password else None,
+        mqtt_settings.password_override(),
     )
 
 
