@@ -93,6 +93,10 @@ class _Acks:
 # Messages taken from the client's queue in one go: one envelope (and one acknowledgement
 # callback, one queue hand-off) per batch instead of per message.
 _INTAKE_BATCH = 500
+# Readings per envelope at most (whole messages: it ends after the message that reaches it):
+# 500 gateway messages of 50 readings would otherwise make one write batch of 25 000, which
+# the writer can neither overlap with the next nor store in good time.
+_ENVELOPE_READINGS = 5000
 
 
 def _no_delay(client: aiomqtt.Client) -> None:
@@ -277,8 +281,8 @@ class MqttCollector:
         self, client: aiomqtt.Client, session: _Session, batch: list[aiomqtt.Message]
     ) -> None:
         """Decode a batch of messages in receive order; the accepted readings go to the writer
-        as one envelope (acknowledged once stored), a refused message is dead-lettered and
-        acknowledged at once."""
+        in envelopes of about ``_ENVELOPE_READINGS`` (each acknowledged once stored), a
+        refused message is dead-lettered and acknowledged at once."""
         if not self._intake_open:
             return
         metrics.MESSAGES_RECEIVED.inc(len(batch))
@@ -301,9 +305,17 @@ class MqttCollector:
             if decoded.readings:
                 readings.extend(decoded.readings)
                 acks.append((message.mid, message.qos))
+                if len(readings) >= _ENVELOPE_READINGS:
+                    await self._put(readings, session, acks)
+                    readings, acks = [], []
             else:
                 session.ack(message.mid, message.qos)
         if readings:
-            metrics.READINGS_ACCEPTED.inc(len(readings))
-            await self._outbox.put(Envelope(readings, _Acks(session, acks)))
-            metrics.QUEUE_DEPTH.set(self._outbox.qsize())
+            await self._put(readings, session, acks)
+
+    async def _put(
+        self, readings: list[Reading], session: _Session, acks: list[tuple[int, int]]
+    ) -> None:
+        metrics.READINGS_ACCEPTED.inc(len(readings))
+        await self._outbox.put(Envelope(readings, _Acks(session, acks)))
+        metrics.QUEUE_DEPTH.set(self._outbox.qsize())

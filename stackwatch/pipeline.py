@@ -25,7 +25,7 @@ from stream.pems.live import LivePems
 from stream.plant import PlantConfig
 from stream.spool import Spool
 from stream.storage.base import Point, Store
-from stream.writer import BatchWriter, DeadLetterFile, Deriver
+from stream.writer import BatchWriter, DeadLetterFile, ReadAfterWrite
 
 log = structlog.get_logger(__name__)
 
@@ -87,16 +87,25 @@ class Pipeline:
         ``observe_alerts=False`` leaves showing the batch to the alerts to ``on_stored`` (a
         replay does it in time slices on the data's clock)."""
         o = options
+        writer: BatchWriter | None = None
+
+        async def flushed() -> None:
+            if writer is not None:
+                await writer.flushed()
+
+        # The stages compute batch N+1 while batch N is being written: their reads wait for
+        # it (see BatchWriter.reads).
+        reads = ReadAfterWrite(store, flushed)
         live = LiveCompliance(
             config,
-            store,
+            reads,
             lateness_s=o.compliance_lateness_s,
             on_event=alerts.on_compliance_event,
         )
         models_dir = o.data_dir / "models"
         detection = LiveDetection(
             config,
-            store,
+            reads,
             state_path=models_dir / "detection.state",
             checkpoint_s=o.model_checkpoint_s,
             on_event=alerts.on_detection_event,
@@ -106,26 +115,13 @@ class Pipeline:
         )
         await detection.start()
         await pems.start()
-        derived: list[Point] = []  # the points derived from the current batch, in stage order
 
-        def collecting(stage: Deriver) -> Deriver:
-            async def run(readings: Sequence[Reading]) -> Sequence[Point]:
-                points = await stage(readings)
-                derived.extend(points)
-                return points
-
-            return run
-
-        async def publish(readings: Sequence[Reading]) -> list[Point]:
+        async def publish(readings: Sequence[Reading], derived: Sequence[Point]) -> None:
             """Last stage: everything is stored; tell the alerts and the listeners."""
-            try:
-                if on_stored is not None:
-                    await on_stored(readings, derived)
-                if observe_alerts:
-                    alerts.observe(readings, derived)
-            finally:
-                derived.clear()
-            return []
+            if on_stored is not None:
+                await on_stored(readings, derived)
+            if observe_alerts:
+                alerts.observe(readings, derived)
 
         queue: asyncio.Queue[Envelope] = asyncio.Queue(maxsize=o.queue_size)
         spool_path = o.data_dir / "spool.db"
@@ -139,11 +135,7 @@ class Pipeline:
         writer = BatchWriter(
             store,
             queue,
-            derive={
-                "compliance": collecting(live.add),
-                "detection": collecting(detection.add),
-                "pems": collecting(pems.add),
-            },
+            derive={"compliance": live.add, "detection": detection.add, "pems": pems.add},
             after_store=publish,
             dead_letter=DeadLetterFile(o.data_dir / "deadletter-store.jsonl"),
             batch_size=o.write_batch_size,

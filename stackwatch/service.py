@@ -13,6 +13,7 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -31,13 +32,16 @@ from api.settings import ApiSettings
 from collector.broker import EmbeddedBroker
 from collector.decode import Decoder
 from collector.mqtt import MqttCollector
+from collector.process import CollectorProcess
 from collector.settings import MqttProtocol, MqttSettings
 from simulators.plant import PlantSimulator
 from simulators.publisher import publish_simulation
+from stackwatch.logs import configure_logging
 from stackwatch.pipeline import Pipeline, PipelineOptions
 from stackwatch.security import production_problems
 from stackwatch.settings import Mode, ServiceSettings
 from stream.detect.live import LiveDetection
+from stream.envelope import Envelope
 from stream.model import Reading
 from stream.pems.live import LivePems
 from stream.plant import PlantConfig, load_plant_config
@@ -228,9 +232,7 @@ class Service:
             raise StartupError(f"store-and-forward spool: {err}") from None
         self.detection, self.pems = pipeline.detection, pipeline.pems
         writer = pipeline.writer
-        collector = MqttCollector(
-            mqtt_settings, Decoder(self.config, mqtt_settings), pipeline.queue
-        )
+        collector = self._collector(mqtt_settings, pipeline.queue)
 
         def components() -> Mapping[str, ComponentHealth]:
             health = {
@@ -301,6 +303,20 @@ class Service:
             await self._shutdown(tasks, collector=collector, writer=writer, server=server)
             await pipeline.close()
 
+    def _collector(
+        self, mqtt_settings: MqttSettings, queue: asyncio.Queue[Envelope]
+    ) -> MqttCollector | CollectorProcess:
+        """The MQTT intake: in a child process (a second core) unless configured otherwise."""
+        s = self.settings.service
+        if s.collector_process:
+            return CollectorProcess(
+                mqtt_settings,
+                self.config,
+                queue,
+                log_setup=partial(configure_logging, s.log_level, s.log_format),
+            )
+        return MqttCollector(mqtt_settings, Decoder(self.config, mqtt_settings), queue)
+
     async def _started(self, server: uvicorn.Server) -> None:
         while not server.started:
             if server.should_exit:
@@ -324,7 +340,7 @@ class Service:
         self,
         tasks: list[asyncio.Task[None]],
         *,
-        collector: MqttCollector,
+        collector: MqttCollector | CollectorProcess,
         writer: BatchWriter,
         server: uvicorn.Server,
     ) -> None:

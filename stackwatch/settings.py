@@ -70,6 +70,11 @@ class ServiceSettings(BaseSettings):
     queue_size: int = Field(
         20_000, ge=1, description="Decoded messages waiting for storage (backpressure bound)."
     )
+    collector_process: bool = Field(
+        True,
+        description="Receive MQTT in a separate process (a second core for decoding and the "
+        "MQTT protocol); false: in the service process.",
+    )
     spool_max_bytes: int = Field(
         1 << 30,
         ge=0,

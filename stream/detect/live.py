@@ -211,6 +211,7 @@ class LiveDetection:
         self.late = 0
         """Readings not scored because their step was already scored."""
         self._stacks: dict[tuple[str, str], _StackState] = {}
+        self._tags: dict[tuple[str, str, str], dict[str, str]] = {}
         for plant_id, plant in config.plants.items():
             for stack_id, stack in plant.stacks.items():
                 if stack.detection.enabled and watched_sensors(stack):
@@ -335,7 +336,7 @@ class LiveDetection:
 
     def _emit(self, step: _Step, state: _StackState, group: _Group) -> list[Point]:
         points: list[Point] = []
-        tags = {"plant": step.plant, "stack": step.stack}
+        tags = self._tags
         for i, sid in enumerate(group.sensors):
             s = step.result.sensors.get(sid)
             if s is None or (sid not in step.values and s.kind is not Kind.DROPOUT):
@@ -348,7 +349,12 @@ class LiveDetection:
                 "warm": group.detector.detectors[i].warm,
                 "model_version": state.version,
             }
-            points.append(Point(SCORES, {**tags, "sensor": sid}, fields, step.ts))
+            # One tags mapping per sensor, shared by its points (points are read-only).
+            key = (step.plant, step.stack, sid)
+            sensor_tags = tags.get(key)
+            if sensor_tags is None:
+                sensor_tags = tags[key] = {"plant": step.plant, "stack": step.stack, "sensor": sid}
+            points.append(Point(SCORES, sensor_tags, fields, step.ts))
         events: list[DetectionEvent] = []
         _track(step, state, events)
         for event in events:

@@ -80,6 +80,10 @@ class InfluxStore:
         self._settings = settings
         self._base_url = str(settings.url).rstrip("/")
         self._client: httpx.AsyncClient | None = None
+        # Writes go through a blocking client in a worker thread: the request (a batch is
+        # megabytes) is sent and its answer read while the event loop computes the next
+        # batch; on the loop it would only progress when the computing yields.
+        self._write_client: httpx.Client | None = None
         # False until CREATE DATABASE has been answered (or is not needed): an unreachable
         # server at start-up, or a database dropped later, is retried before the next write.
         self._database_ready = not settings.create_database
@@ -94,6 +98,9 @@ class InfluxStore:
         if self._settings.token is not None:
             headers["Authorization"] = f"Token {self._settings.token.get_secret_value()}"
         self._client = httpx.AsyncClient(
+            base_url=self._base_url, headers=headers, timeout=self._settings.timeout_s
+        )
+        self._write_client = httpx.Client(
             base_url=self._base_url, headers=headers, timeout=self._settings.timeout_s
         )
         if self._database_ready:
@@ -111,6 +118,9 @@ class InfluxStore:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        if self._write_client is not None:
+            self._write_client.close()
+            self._write_client = None
 
     async def ping(self) -> bool:
         try:
@@ -133,8 +143,12 @@ class InfluxStore:
         params = {"db": self._settings.database, "precision": "ns"}
         if self._settings.retention_policy:
             params["rp"] = self._settings.retention_policy
+        client = self._write_client
+        if client is None:
+            raise RuntimeError("InfluxStore used before start() or after close()")
         try:
-            resp = await self._http.post(
+            resp = await asyncio.to_thread(
+                client.post,
                 "/write",
                 params=params,
                 content=body,

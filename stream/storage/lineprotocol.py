@@ -120,6 +120,10 @@ def _series_prefix(p: Point) -> str:
 
 # Escaped field keys that passed the checks (a handful in all: value, status, score, ...).
 _FIELD_KEYS: dict[str, str] = {}
+# Encoded string field values that passed the checks: the same few repeat on every point
+# (a status, a detection kind, a model version), so each is checked and escaped once.
+_STRINGS: dict[str, str] = {}
+_STRINGS_MAX = 10_000
 
 
 def _encode_fields(p: Point) -> str:
@@ -129,7 +133,7 @@ def _encode_fields(p: Point) -> str:
         _check_values(p)  # raises with the reason
     parts = []
     for key, value in fields.items():
-        escaped = _FIELD_KEYS.get(key) if isinstance(key, str) else None
+        escaped = _FIELD_KEYS.get(key) if key.__class__ is str else None
         if escaped is None:
             _check_name(key, "field key")
             if key == "time":
@@ -144,6 +148,15 @@ def _encode_fields(p: Point) -> str:
             parts.append(f"{escaped}={float.__repr__(value)}")
         elif cls is bool:
             parts.append(f"{escaped}=true" if value else f"{escaped}=false")
+        elif cls is str and isinstance(value, str):
+            text = _STRINGS.get(value)
+            if text is None:
+                _check_text(value, f"field {key!r}")
+                text = _encode_value(value)
+                if len(_STRINGS) >= _STRINGS_MAX:
+                    _STRINGS.clear()
+                _STRINGS[value] = text
+            parts.append(f"{escaped}={text}")
         else:
             _check_field_value(key, value)
             parts.append(f"{escaped}={_encode_value(value)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from stream.envelope import Envelope
@@ -13,7 +14,7 @@ from stream.storage.base import Point
 from stream.storage.influx import InfluxStore
 from stream.storage.settings import InfluxSettings
 from stream.storage.sqlite import SqliteStore
-from stream.writer import BatchWriter, DeadLetterFile
+from stream.writer import BatchWriter, DeadLetterFile, ReadAfterWrite
 from tests.servers import InfluxServer, free_port, influxdb
 
 T0 = 1_767_225_600 * NS_PER_S  # 2026-01-01
@@ -135,6 +136,61 @@ async def test_refused_points_are_isolated_and_dead_lettered(
         assert sorted(line["fields"]["value"] for line in lines) == [1.0, 2.0]
         assert all("conflict" in line["reason"] for line in lines)
         assert await store.count("readings", "value", t2020, t2020 + 10 * NS_PER_S) == 2
+    finally:
+        task.cancel()
+        await store.close()
+
+
+async def test_next_batch_is_computed_while_one_is_written_and_reads_wait_for_it(
+    tmp_path: Path,
+) -> None:
+    """Batch 2's stages run while batch 1's write is still retrying (the store is down);
+    a read through ReadAfterWrite waits for batch 1, and acknowledgements keep batch order."""
+    port = free_port()
+    store = InfluxStore(InfluxSettings(url=f"http://127.0.0.1:{port}", database="emissions"))
+    await store.start()
+    queue: asyncio.Queue[Envelope] = asyncio.Queue()
+    acks = Acks()
+    acks.expected = 2
+    computing: list[float] = []
+    second_computing = asyncio.Event()
+    counted: list[int] = []
+    writer: BatchWriter | None = None
+
+    async def flushed() -> None:
+        assert writer is not None
+        await writer.flushed()
+
+    reads = ReadAfterWrite(store, flushed)
+
+    async def stage(readings: Sequence[Reading]) -> list[Point]:
+        computing.extend(r.value for r in readings)
+        if len(computing) == 2:
+            second_computing.set()
+            counted.append(await reads.count("readings", "value", T0, T0 + 10 * NS_PER_S))
+        return []
+
+    writer = BatchWriter(
+        store,
+        queue,
+        dead_letter=DeadLetterFile(tmp_path / "dl.jsonl"),
+        batch_size=1,
+        linger_s=0,
+        retry_min_s=0.05,
+        retry_max_s=0.2,
+        derive={"stage": stage},
+    )
+    queue.put_nowait(acks.ack_for(1))
+    queue.put_nowait(acks.ack_for(2))
+    task = asyncio.create_task(writer.run())
+    try:
+        await asyncio.wait_for(second_computing.wait(), 10)
+        assert acks.done == []  # batch 1 is not stored yet: the store is down
+        with influxdb(tmp_path / "influx", port=port) as server:
+            server.create_database("emissions")
+            await asyncio.wait_for(acks.event.wait(), 20)
+        assert acks.done == [1, 2]
+        assert counted == [1]  # batch 2's stage read batch 1's reading
     finally:
         task.cancel()
         await store.close()
