@@ -15,6 +15,7 @@ from stream.model import Reading, Status
 from stream.storage.base import LastValue, Point
 
 READINGS = "readings"
+_STATUS_VALUES = {status: status.value for status in Status}  # not the enum's slow property
 
 
 def reading_to_point(r: Reading) -> Point:
@@ -32,7 +33,7 @@ def reading_to_point(r: Reading) -> Point:
             "quantity": r.quantity,
             "unit": r.unit,
         },
-        {"value": r.value, "status": r.status.value},
+        {"value": r.value, "status": _STATUS_VALUES[r.status]},
         r.ts_ns,
     )
 

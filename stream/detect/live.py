@@ -211,7 +211,7 @@ class LiveDetection:
         self.late = 0
         """Readings not scored because their step was already scored."""
         self._stacks: dict[tuple[str, str], _StackState] = {}
-        self._tags: dict[tuple[str, str, str], dict[str, str]] = {}
+        self._tags: dict[tuple[str, str, tuple[str, ...]], list[dict[str, str]]] = {}
         for plant_id, plant in config.plants.items():
             for stack_id, stack in plant.stacks.items():
                 if stack.detection.enabled and watched_sensors(stack):
@@ -336,25 +336,26 @@ class LiveDetection:
 
     def _emit(self, step: _Step, state: _StackState, group: _Group) -> list[Point]:
         points: list[Point] = []
-        tags = self._tags
-        for i, sid in enumerate(group.sensors):
-            s = step.result.sensors.get(sid)
-            if s is None or (sid not in step.values and s.kind is not Kind.DROPOUT):
+        scores, values, ts = step.result.sensors, step.values, step.ts
+        detectors, version = group.detector.detectors, state.version
+        for sensor_tags, sid, detector in zip(
+            self._group_tags(step, group), group.sensors, detectors, strict=True
+        ):
+            s = scores.get(sid)
+            if s is None:
+                continue
+            kind = s.kind
+            if sid not in values and kind is not Kind.DROPOUT:
                 continue
             fields: dict[str, FieldValue] = {
                 "score": s.score,
                 "is_anomaly": s.is_anomaly,
-                "kind": s.kind.value,
+                "kind": _KIND_VALUES[kind],
                 "drift": s.drift,
-                "warm": group.detector.detectors[i].warm,
-                "model_version": state.version,
+                "warm": detector.warm,
+                "model_version": version,
             }
-            # One tags mapping per sensor, shared by its points (points are read-only).
-            key = (step.plant, step.stack, sid)
-            sensor_tags = tags.get(key)
-            if sensor_tags is None:
-                sensor_tags = tags[key] = {"plant": step.plant, "stack": step.stack, "sensor": sid}
-            points.append(Point(SCORES, sensor_tags, fields, step.ts))
+            points.append(Point(SCORES, sensor_tags, fields, ts))
         events: list[DetectionEvent] = []
         _track(step, state, events)
         for event in events:
@@ -363,6 +364,20 @@ class LiveDetection:
             if self._on_event is not None:
                 self._on_event(event)
         return points
+
+    def _group_tags(self, step: _Step, group: _Group) -> list[dict[str, str]]:
+        """The score points' tags of the group's sensors, in order: one mapping per sensor,
+        shared by all its points (points are read-only)."""
+        key = (step.plant, step.stack, group.sensors)
+        tags = self._tags.get(key)
+        if tags is None:
+            tags = self._tags[key] = [
+                {"plant": step.plant, "stack": step.stack, "sensor": sid} for sid in group.sensors
+            ]
+        return tags
+
+
+_KIND_VALUES = {kind: kind.value for kind in Kind}  # a dict lookup, not the enum's property
 
 
 def _track(step: _Step, state: _StackState, events: list[DetectionEvent] | None) -> None:

@@ -18,10 +18,9 @@ True
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 
 @runtime_checkable
@@ -68,8 +67,7 @@ class Kind(StrEnum):
 _NO_SENSORS: Mapping[str, Score] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class Score:
+class Score(NamedTuple):
     """The verdict on one time step.
 
     ``score`` is the anomaly likelihood in [0, 1] (rule faults and drift events score 1.0);
@@ -84,7 +82,7 @@ class Score:
     kind: Kind = Kind.NONE
     drift: bool = False
     sensor: str | None = None
-    sensors: Mapping[str, Score] = field(default_factory=lambda: _NO_SENSORS)
+    sensors: Mapping[str, Score] = _NO_SENSORS  # read-only: shared by the scores without any
 
 
 class Scorer(Protocol):
