@@ -62,7 +62,7 @@ import httpx
 import numpy as np
 
 from bench import BenchOptions, BenchResult, Metric, benchmark
-from bench.e2e_worker import STALL_S, rss_peak_kib
+from bench.e2e_worker import STALL_S, process_tree, rss_peak_kib
 from bench.mqttload import (
     AlertListener,
     PacedPublisher,
@@ -143,21 +143,10 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
-def _process_tree(pid: int) -> list[int]:
-    """``pid`` and its living descendants (the service's collector process)."""
-    tree = [pid]
-    for parent in tree:
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{parent}/task").iterdir():
-                with contextlib.suppress(OSError):
-                    tree += [int(c) for c in (task / "children").read_text().split()]
-    return tree
-
-
 def _tree_cpu_s(pid: int) -> float:
     """CPU seconds of ``pid`` and its descendants (a process gone meanwhile counts 0)."""
     total = 0.0
-    for p in _process_tree(pid):
+    for p in process_tree(pid):
         with contextlib.suppress(OSError):
             total += _cpu_s(p)
     return total
@@ -167,7 +156,7 @@ def _tree_rss_peak_kib(pid: int) -> int:
     """Sum of the peak RSS of ``pid`` and its descendants (an upper bound of the peak of the
     sum: the peaks need not coincide)."""
     total = 0
-    for p in _process_tree(pid):
+    for p in process_tree(pid):
         with contextlib.suppress(OSError):
             total += rss_peak_kib(p)
     return total

@@ -23,6 +23,7 @@ publisher's wall clock, so the difference is the latency).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -47,6 +48,7 @@ from stream.schema import READINGS
 from stream.storage.base import LastValue, Point, SeriesQuery, SeriesRow, Store
 from stream.storage.influx import InfluxStore
 from stream.storage.settings import InfluxSettings
+from stream.storage.wrapper import StoreWrapper
 from stream.writer import BatchWriter, DeadLetterFile, Deriver
 
 STAGES = ("collector", "detection", "compliance", "storage", "service")
@@ -98,29 +100,16 @@ class NullStore:
         return 0
 
 
-class LatencyStore:
+class LatencyStore(StoreWrapper):
     """Wraps a store; notes the wall clock after each write of readings and anomaly scores."""
 
     def __init__(self, inner: Store) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self.stored: tuple[list[int], list[int]] = ([], [])  # ts, written at
         self.scored: tuple[list[int], list[int]] = ([], [])
 
-    @property
-    def name(self) -> str:
-        return self._inner.name
-
-    async def start(self) -> None:
-        await self._inner.start()
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-    async def ping(self) -> bool:
-        return await self._inner.ping()
-
     async def write(self, points: Sequence[Point]) -> None:
-        await self._inner.write(points)
+        await self.inner.write(points)
         now = time.time_ns()
         for p in points:
             target = (
@@ -133,29 +122,6 @@ class LatencyStore:
             if target is not None:
                 target[0].append(p.ts_ns)
                 target[1].append(now)
-
-    async def series(self, query: SeriesQuery) -> list[SeriesRow]:
-        return await self._inner.series(query)
-
-    async def last(
-        self, measurement: str, where: Mapping[str, str] | None = None
-    ) -> list[LastValue]:
-        return await self._inner.last(measurement, where)
-
-    async def scan(
-        self, measurement: str, start_ns: int, end_ns: int, where: Mapping[str, str] | None = None
-    ) -> list[LastValue]:
-        return await self._inner.scan(measurement, start_ns, end_ns, where)
-
-    async def count(
-        self,
-        measurement: str,
-        field: str,
-        start_ns: int,
-        end_ns: int,
-        where: Mapping[str, str] | None = None,
-    ) -> int:
-        return await self._inner.count(measurement, field, start_ns, end_ns, where)
 
     def save(self, path: Path) -> None:
         np.savez(
@@ -221,6 +187,17 @@ async def _consume(queue: asyncio.Queue[Envelope], progress: Progress) -> None:
         env = await queue.get()
         env.ack()
         progress.add(len(env.readings))
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its living descendants (the service's collector process)."""
+    tree = [pid]
+    for parent in tree:
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{parent}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    tree += [int(c) for c in (task / "children").read_text().split()]
+    return tree
 
 
 def rss_peak_kib(pid: int | str = "self") -> int:

@@ -3,8 +3,9 @@ and a real InfluxDB, watching memory, backlog and loss.
 
 A generated plant (``sensors``, default 5 000 at 1 Hz, so 5 000 readings/s) is published by
 :class:`bench.mqttload.PacedPublisher` (QoS 1, one reading per message, ``ts`` = the wall
-clock) for ``minutes`` (default 10). Every 5 s the service's RSS (``/proc``) and its backlog
-(messages received minus readings stored, from ``/metrics``) are sampled. At the end the
+clock) for ``minutes`` (default 10). Every 5 s the service's RSS (``/proc``, with its
+collector process) and its backlog (messages received minus readings stored, from
+``/metrics``) are sampled. At the end the
 publisher stops, the service drains, and InfluxDB is asked how many readings it holds:
 
 * ``rss_growth_pct``: RSS at the end against RSS after the warm-up (the first ``warmup``
@@ -24,6 +25,7 @@ publisher stops, the service drains, and InfluxDB is asked how many readings it 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 import threading
@@ -35,6 +37,7 @@ import yaml
 
 from bench import BenchOptions, BenchResult, Metric, benchmark
 from bench.e2e import Harness, Sizes, service_counters
+from bench.e2e_worker import process_tree
 from bench.mqttload import PacedPublisher
 from tests.servers import influxdb, mosquitto
 
@@ -43,10 +46,14 @@ _DRAIN_S = 120.0
 
 
 def _rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+    """RSS of the service and its collector process together."""
+    total = 0
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total
 
 
 def _stored(http: httpx.Client, influx_url: str, database: str) -> int:

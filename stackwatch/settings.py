@@ -48,7 +48,7 @@ class ServiceSettings(BaseSettings):
     log_format: LogFormat = LogFormat.CONSOLE
     write_batch_size: int = Field(5000, ge=1, description="Readings per storage write.")
     write_linger_s: float = Field(
-        0.02,
+        0.005,
         ge=0,
         description="How long a batch may wait to fill before it is written (latency floor).",
     )

@@ -47,6 +47,7 @@ from stream.schema import reading_to_point
 from stream.spool import Spool, SpoolError
 from stream.storage.base import LastValue, Point, SeriesQuery, SeriesRow, Store, StoreError
 from stream.storage.lineprotocol import check_point
+from stream.storage.wrapper import StoreWrapper
 
 log = structlog.get_logger(__name__)
 
@@ -455,47 +456,31 @@ class BatchWriter:
         metrics.STORE_REFUSED.inc()
 
 
-class ReadAfterWrite:
+class ReadAfterWrite(StoreWrapper):
     """The store as the deriving stages must see it: each read first awaits ``flushed``
     (:meth:`BatchWriter.flushed`: the batch being written), so a stage computing batch N+1
     reads batch N's points (e.g. live compliance reloading a reopened hour, or the month's
     stored short-term averages). Writes and the lifecycle go straight to the store."""
 
     def __init__(self, store: Store, flushed: Callable[[], Awaitable[None]]) -> None:
-        self._store = store
+        super().__init__(store)
         self._flushed = flushed
-
-    @property
-    def name(self) -> str:
-        return self._store.name
-
-    async def start(self) -> None:
-        await self._store.start()
-
-    async def close(self) -> None:
-        await self._store.close()
-
-    async def ping(self) -> bool:
-        return await self._store.ping()
-
-    async def write(self, points: Sequence[Point]) -> None:
-        await self._store.write(points)
 
     async def series(self, query: SeriesQuery) -> list[SeriesRow]:
         await self._flushed()
-        return await self._store.series(query)
+        return await super().series(query)
 
     async def last(
         self, measurement: str, where: Mapping[str, str] | None = None
     ) -> list[LastValue]:
         await self._flushed()
-        return await self._store.last(measurement, where)
+        return await super().last(measurement, where)
 
     async def scan(
         self, measurement: str, start_ns: int, end_ns: int, where: Mapping[str, str] | None = None
     ) -> list[LastValue]:
         await self._flushed()
-        return await self._store.scan(measurement, start_ns, end_ns, where)
+        return await super().scan(measurement, start_ns, end_ns, where)
 
     async def count(
         self,
@@ -506,4 +491,4 @@ class ReadAfterWrite:
         where: Mapping[str, str] | None = None,
     ) -> int:
         await self._flushed()
-        return await self._store.count(measurement, field, start_ns, end_ns, where)
+        return await super().count(measurement, field, start_ns, end_ns, where)

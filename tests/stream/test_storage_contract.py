@@ -37,20 +37,27 @@ from stream.storage.base import (
 from stream.storage.influx import InfluxStore
 from stream.storage.settings import InfluxSettings
 from stream.storage.sqlite import SqliteStore
+from stream.writer import ReadAfterWrite
 
 BASE = 1_700_000_000 * NS_PER_S  # a fixed instant in 2023, for tests that do not need "now"
 HOUR = 3600 * NS_PER_S
 
 
-@pytest.fixture(params=["influxdb", "sqlite"])
+async def _nothing_in_flight() -> None:
+    return None
+
+
+@pytest.fixture(params=["influxdb", "sqlite", "sqlite-read-after-write"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     backend: Store
     if request.param == "influxdb":
         server = request.getfixturevalue("influx_server")
         db = request.getfixturevalue("influx_db")
         backend = InfluxStore(InfluxSettings.model_validate({"url": server.url, "database": db}))
-    else:
+    elif request.param == "sqlite":
         backend = SqliteStore(tmp_path / "s.db")
+    else:  # the wrapper the writer's stages read through passes the whole contract on
+        backend = ReadAfterWrite(SqliteStore(tmp_path / "s.db"), _nothing_in_flight)
     assert isinstance(backend, Store)
     await backend.start()
     try:
