@@ -91,8 +91,10 @@ class _Acks:
 
 
 # Messages taken from the client's queue in one go: one envelope (and one acknowledgement
-# callback, one queue hand-off) per batch instead of per message.
-_INTAKE_BATCH = 500
+# callback, one queue hand-off) per batch instead of per message. Larger than what one read of
+# the socket delivers (~600 messages from 64 KiB), so the intake keeps up with the reader and
+# the queue does not grow to the whole inflight window before anything is handed on.
+_INTAKE_BATCH = 5000
 # Readings per envelope at most (whole messages: it ends after the message that reaches it):
 # 500 gateway messages of 50 readings would otherwise make one write batch of 25 000, which
 # the writer can neither overlap with the next nor store in good time.
