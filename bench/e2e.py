@@ -62,7 +62,7 @@ import httpx
 import numpy as np
 
 from bench import BenchOptions, BenchResult, Metric, benchmark
-from bench.e2e_worker import STALL_S, process_tree, rss_peak_kib
+from bench.e2e_worker import STALL_S, rss_peak_kib, tree_total
 from bench.mqttload import (
     AlertListener,
     PacedPublisher,
@@ -141,25 +141,6 @@ class StageRun:
 def _cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
-
-
-def _tree_cpu_s(pid: int) -> float:
-    """CPU seconds of ``pid`` and its descendants (a process gone meanwhile counts 0)."""
-    total = 0.0
-    for p in process_tree(pid):
-        with contextlib.suppress(OSError):
-            total += _cpu_s(p)
-    return total
-
-
-def _tree_rss_peak_kib(pid: int) -> int:
-    """Sum of the peak RSS of ``pid`` and its descendants (an upper bound of the peak of the
-    sum: the peaks need not coincide)."""
-    total = 0
-    for p in process_tree(pid):
-        with contextlib.suppress(OSError):
-            total += rss_peak_kib(p)
-    return total
 
 
 def _machine_busy_s() -> float:
@@ -384,7 +365,8 @@ class Harness:
                 samples = self._progress(
                     proc, workdir, functools.partial(service_counters, http, port), expected
                 )
-            rss = _tree_rss_peak_kib(proc.pid)
+            # The sum of both processes' peaks: an upper bound of the peak of the sum.
+            rss = round(tree_total(proc.pid, rss_peak_kib))
             pub_rate = publisher_result(pub, pub_log)
         # Sustained: from the moment a fifth of the readings is stored, so the start-up work
         # (loading the open days from the store, their first compliance evaluation, model
@@ -424,7 +406,7 @@ class Harness:
             sample = (
                 time.perf_counter(),
                 *counters(),
-                _tree_cpu_s(proc.pid),
+                tree_total(proc.pid, _cpu_s),
                 _cpu_s(self.broker.proc.pid),
                 _cpu_s(self.influx.proc.pid),
                 _machine_busy_s(),

@@ -28,7 +28,7 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -200,14 +200,29 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
+def tree_total(pid: int, value: Callable[[int], float]) -> float:
+    """The sum of ``value`` over ``pid`` and its descendants (a process gone meanwhile, or
+    whose ``/proc`` entry cannot be read, counts 0)."""
+    total = 0.0
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError):
+            total += value(p)
+    return total
+
+
+def status_kib(pid: int | str, field: str) -> int:
+    """A memory field of ``/proc/PID/status`` (e.g. ``VmRSS``), in KiB (0 if absent)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    return 0
+
+
 def rss_peak_kib(pid: int | str = "self") -> int:
     """Peak resident set size (``VmHWM``) of a process, in KiB. Not ``ru_maxrss``: Linux
     carries that over from the parent across fork and exec, so a child would report its
     parent's peak if that was larger."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
+    return status_kib(pid, "VmHWM")
 
 
 def _stop_on_sigterm() -> asyncio.Event:

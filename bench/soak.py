@@ -25,7 +25,6 @@ publisher stops, the service drains, and InfluxDB is asked how many readings it 
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import tempfile
 import threading
@@ -37,7 +36,7 @@ import yaml
 
 from bench import BenchOptions, BenchResult, Metric, benchmark
 from bench.e2e import Harness, Sizes, service_counters
-from bench.e2e_worker import process_tree
+from bench.e2e_worker import status_kib, tree_total
 from bench.mqttload import PacedPublisher
 from tests.servers import influxdb, mosquitto
 
@@ -47,13 +46,7 @@ _DRAIN_S = 120.0
 
 def _rss_kib(pid: int) -> int:
     """RSS of the service and its collector process together."""
-    total = 0
-    for p in process_tree(pid):
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-    return total
+    return round(tree_total(pid, lambda p: status_kib(p, "VmRSS")))
 
 
 def _stored(http: httpx.Client, influx_url: str, database: str) -> int:

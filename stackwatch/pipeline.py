@@ -94,7 +94,7 @@ class Pipeline:
                 await writer.flushed()
 
         # The stages compute batch N+1 while batch N is being written: their reads wait for
-        # it (see BatchWriter.reads).
+        # it (see ReadAfterWrite).
         reads = ReadAfterWrite(store, flushed)
         live = LiveCompliance(
             config,

@@ -97,12 +97,13 @@ class InfluxStore:
         headers = {}
         if self._settings.token is not None:
             headers["Authorization"] = f"Token {self._settings.token.get_secret_value()}"
-        self._client = httpx.AsyncClient(
-            base_url=self._base_url, headers=headers, timeout=self._settings.timeout_s
-        )
-        self._write_client = httpx.Client(
-            base_url=self._base_url, headers=headers, timeout=self._settings.timeout_s
-        )
+        client: dict[str, Any] = {
+            "base_url": self._base_url,
+            "headers": headers,
+            "timeout": self._settings.timeout_s,
+        }
+        self._client = httpx.AsyncClient(**client)
+        self._write_client = httpx.Client(**client)
         if self._database_ready:
             return
         try:
