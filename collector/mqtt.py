@@ -11,7 +11,7 @@ Reliability rules (see README, "Delivery guarantees"):
 * Backpressure: the broker never has more than ``inflight`` un-acknowledged messages out to us
   (MQTT 5 receive maximum; Mosquitto's ``max_inflight_messages`` for 3.1.1), and the hand-off
   queue to the writer is bounded, so memory stays bounded when storage is slow or down.
-* Re-subscribe on every connect (the broker may have lost the session), a fresh client per
+* Subscribe on every connect where the broker has not kept the session, a fresh client per
   attempt, capped exponential backoff with jitter between attempts.
 * Bad input never stops the loop: each rejection is counted, logged once per kind and published
   to ``<deadletter_topic>/<reason>``; then the message is acknowledged.
@@ -24,7 +24,7 @@ import random
 import socket
 import ssl
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from time import time_ns
 from typing import Any
@@ -40,6 +40,7 @@ from collector import paho_speedups  # noqa: F401 - applied on import (see the m
 from collector.decode import Decoder
 from collector.rejection import RejectionCounter, deadletter_message
 from collector.settings import MqttProtocol, MqttSettings
+from collector.window import ReceiveWindow
 from stream import metrics
 from stream.envelope import Envelope
 from stream.model import Reading
@@ -53,15 +54,17 @@ class _Session:
     """One broker connection; acks of messages from an earlier connection are dropped (the
     broker redelivers those anyway, and their packet ids mean nothing on a new connection)."""
 
-    __slots__ = ("alive", "paho")
+    __slots__ = ("alive", "paho", "window")
 
-    def __init__(self, paho: Any) -> None:
+    def __init__(self, paho: Any, window: ReceiveWindow) -> None:
         self.paho = paho
+        self.window = window
         self.alive = True
 
     def ack(self, mid: int, qos: int) -> None:
         if self.alive and qos > 0:
             self.paho.ack(mid, qos)
+            self.window.acknowledged(1)
 
     def ack_many(self, acks: list[tuple[int, int]]) -> None:
         """Acknowledge QoS 1 messages with one write: their PUBACK packets (4 bytes each, the
@@ -70,13 +73,17 @@ class _Session:
         if not self.alive:
             return
         pubacks = bytearray()
+        count = 0
         for mid, qos in acks:
             if qos == 1:
                 pubacks += _PUBACK.pack(PUBACK, 2, mid)
+                count += 1
             elif qos > 1:
                 self.paho.ack(mid, qos)
+                count += 1
         if pubacks:
             self.paho._packet_queue(PUBACK, bytes(pubacks), 0, 0)
+        self.window.acknowledged(count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +185,7 @@ class MqttCollector:
         self.connected_event = asyncio.Event()
         self.disconnected_event = asyncio.Event()
         self._intake_open = True
+        self._window: ReceiveWindow | None = None
 
     def stop_intake(self) -> None:
         """Stop handing messages on (graceful shutdown). Later messages are not acknowledged,
@@ -187,6 +195,11 @@ class MqttCollector:
     @property
     def rejections(self) -> RejectionCounter:
         return self._rejections
+
+    @property
+    def unacknowledged(self) -> int:
+        """QoS > 0 messages of the current connection not yet acknowledged."""
+        return self._window.unacknowledged if self._window is not None else 0
 
     def _client(self) -> aiomqtt.Client:
         s = self._settings
@@ -224,12 +237,22 @@ class MqttCollector:
         failing = False
         while True:
             client = self._client()
-            session = _Session(client._client)
+            # Stall: half the keep-alive, so paho still reads the broker's ping answers.
+            window = ReceiveWindow(client, s.inflight, stall_s=s.keepalive_s / 2)
+            subscribing: asyncio.Future[Any] | None = None
+            self._window = window
+            session = _Session(client._client, window)
             try:
                 async with client:
                     _no_delay(client)
                     _buffer_reads(client)
-                    await client.subscribe(s.subscription(), qos=1)
+                    # Subscribe on every connect (the settings may have changed). Where the
+                    # broker kept our session its backlog comes first and the SUBACK behind
+                    # it: a full window that only the intake below can acknowledge, so the
+                    # intake must not wait for the SUBACK.
+                    subscribing = asyncio.ensure_future(client.subscribe(s.subscription(), qos=1))
+                    if not window.session_present:
+                        await subscribing
                     self._set_connected(True, f"connected to {s.host}:{s.port}")
                     if failing:
                         log.info("mqtt reconnected", host=s.host, port=s.port)
@@ -251,6 +274,8 @@ class MqttCollector:
                         while len(batch) < _INTAKE_BATCH and not pending.empty():
                             batch.append(pending.get_nowait())
                         await self._handle(client, session, batch)
+                        if subscribing.done():
+                            subscribing.result()  # a failed subscription ends the connection
             except aiomqtt.MqttError as err:
                 session.alive = False
                 self._set_connected(False, f"disconnected: {err}")
@@ -266,6 +291,9 @@ class MqttCollector:
                 delay = min(delay * 2, s.reconnect_max_s)
             finally:
                 session.alive = False
+                window.close()
+                if subscribing is not None and not subscribing.cancel():
+                    subscribing.exception()  # retrieved: it was reported above or is moot
                 self._set_connected(False, self.detail)
 
     def _set_connected(self, connected: bool, detail: str) -> None:
@@ -284,7 +312,8 @@ class MqttCollector:
     ) -> None:
         """Decode a batch of messages in receive order; the accepted readings go to the writer
         in envelopes of about ``_ENVELOPE_READINGS`` (each acknowledged once stored), a
-        refused message is dead-lettered and acknowledged at once."""
+        refused message is dead-lettered and acknowledged once the broker has the dead letter.
+        The dead letters of a batch are published together: one round trip, not one each."""
         if not self._intake_open:
             return
         metrics.MESSAGES_RECEIVED.inc(len(batch))
@@ -292,6 +321,8 @@ class MqttCollector:
         decode = self._decoder.decode
         readings: list[Reading] = []
         acks: list[tuple[int, int]] = []
+        refused: list[tuple[int, int]] = []
+        dead: list[Coroutine[Any, Any, None]] = []
         for message in batch:
             payload = message.payload
             if not isinstance(payload, bytes | bytearray):
@@ -303,17 +334,29 @@ class MqttCollector:
                 dl_topic, dl_payload = deadletter_message(
                     topic, bytes(payload), rejection, received, self._settings.deadletter_topic
                 )
-                await client.publish(dl_topic, dl_payload, qos=1)
+                dead.append(client.publish(dl_topic, dl_payload, qos=1))
             if decoded.readings:
                 readings.extend(decoded.readings)
                 acks.append((message.mid, message.qos))
                 if len(readings) >= _ENVELOPE_READINGS:
+                    await self._deadletter(session, dead)
+                    dead = []
                     await self._put(readings, session, acks)
                     readings, acks = [], []
             else:
-                session.ack(message.mid, message.qos)
+                refused.append((message.mid, message.qos))
+        await self._deadletter(session, dead)
+        session.ack_many(refused)
         if readings:
             await self._put(readings, session, acks)
+
+    @staticmethod
+    async def _deadletter(session: _Session, publishes: list[Coroutine[Any, Any, None]]) -> None:
+        """Wait until the broker has these dead letters (its PUBACKs come over the socket, so
+        the receive window lets reading go on meanwhile)."""
+        if publishes:
+            with session.window.reading():
+                await asyncio.gather(*publishes)
 
     async def _put(
         self, readings: list[Reading], session: _Session, acks: list[tuple[int, int]]

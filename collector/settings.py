@@ -56,7 +56,8 @@ class MqttSettings(SecretFilesSettings):
         ge=1,
         le=65_535,
         description="Unacknowledged messages the broker may have outstanding to us (MQTT 5 "
-        "receive maximum). This is the backpressure bound of the collector.",
+        "receive maximum, and held by the collector, which stops reading while this many are "
+        "unacknowledged). This is the backpressure bound of the collector.",
     )
     max_payload_bytes: int = Field(1_048_576, ge=64)
     max_readings_per_message: int = Field(10_000, ge=1)
