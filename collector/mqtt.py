@@ -61,11 +61,6 @@ class _Session:
         self.window = window
         self.alive = True
 
-    def ack(self, mid: int, qos: int) -> None:
-        if self.alive and qos > 0:
-            self.paho.ack(mid, qos)
-            self.window.acknowledged(1)
-
     def ack_many(self, acks: list[tuple[int, int]]) -> None:
         """Acknowledge QoS 1 messages with one write: their PUBACK packets (4 bytes each, the
         form paho itself sends for 3.1.1 and for MQTT 5 success) go out as one queued packet
@@ -83,7 +78,8 @@ class _Session:
                 count += 1
         if pubacks:
             self.paho._packet_queue(PUBACK, bytes(pubacks), 0, 0)
-        self.window.acknowledged(count)
+        if count:
+            self.window.acknowledged(count)
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,6 @@ class ReceiveWindow:
         self._timer: asyncio.TimerHandle | None = None
         self._holds = 0  # reading() blocks in progress
         self.unacknowledged = 0
-        self.pauses = 0
         self.session_present = False
         self._hook()
 
@@ -145,7 +144,6 @@ class ReceiveWindow:
 
     def _pause(self) -> None:
         self._paused = True
-        self.pauses += 1
         self._loop.remove_reader(self._fd)
         self._timer = self._loop.call_later(self._stall_s, self._check_stall)
 

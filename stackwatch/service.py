@@ -36,6 +36,7 @@ from collector.process import CollectorProcess
 from collector.settings import MqttProtocol, MqttSettings
 from simulators.plant import PlantSimulator
 from simulators.publisher import publish_simulation
+from stackwatch.heap import freeze_heap
 from stackwatch.logs import configure_logging
 from stackwatch.pipeline import Pipeline, PipelineOptions
 from stackwatch.security import production_problems
@@ -291,8 +292,11 @@ class Service:
                     name="simulator",
                 )
             )
+        # Not one of ``tasks``: it ends early, and any of those ending stops the service.
+        freezer = asyncio.create_task(self._freeze_after_first_batch(writer), name="heap")
         try:
             await self._started(server)
+            freeze_heap("started")
             stop_task = asyncio.create_task(self._stop.wait())
             done, _ = await asyncio.wait([*tasks, stop_task], return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -300,8 +304,15 @@ class Service:
                     raise task.exception()  # type: ignore[misc]
             stop_task.cancel()
         finally:
+            freezer.cancel()
             await self._shutdown(tasks, collector=collector, writer=writer, server=server)
             await pipeline.close()
+
+    @staticmethod
+    async def _freeze_after_first_batch(writer: BatchWriter) -> None:
+        """The first batch loads the open compliance days: freeze again once it is stored."""
+        await writer.wait_for(lambda: writer.stored > 0)
+        freeze_heap("first batch stored")
 
     def _collector(
         self, mqtt_settings: MqttSettings, queue: asyncio.Queue[Envelope]

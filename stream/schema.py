@@ -24,18 +24,25 @@ def reading_to_point(r: Reading) -> Point:
     >>> reading_to_point(Reading("p", "s", "x", 5, 1.5, "o2", "%")).fields
     {'value': 1.5, 'status': 'valid'}
     """
-    return Point(
-        READINGS,
-        {
+    key = (r.plant, r.stack, r.sensor, r.quantity, r.unit)
+    tags = _TAGS.get(key)
+    if tags is None:
+        if len(_TAGS) >= _TAGS_MAX:
+            _TAGS.clear()
+        tags = _TAGS[key] = {
             "plant": r.plant,
             "stack": r.stack,
             "sensor": r.sensor,
             "quantity": r.quantity,
             "unit": r.unit,
-        },
-        {"value": r.value, "status": _STATUS_VALUES[r.status]},
-        r.ts_ns,
-    )
+        }
+    return Point(READINGS, tags, {"value": r.value, "status": _STATUS_VALUES[r.status]}, r.ts_ns)
+
+
+# One tags mapping per sensor, shared by all its points (read-only): the line protocol finds
+# its series by the mapping's identity. Bounded: cleared when full.
+_TAGS: dict[tuple[str, str, str, str, str], dict[str, str]] = {}
+_TAGS_MAX = 100_000
 
 
 def reading_from_last(last: LastValue) -> Reading:

@@ -96,70 +96,93 @@ def _check_values(p: Point) -> None:
 # full. Keyed by the tags in their given order (another order only costs a second entry).
 _PREFIXES: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
 _PREFIXES_MAX = 100_000
+# The same, by the identity of the tags mapping: producers share one mapping per series
+# (readings, anomaly scores), and looking it up by identity skips building the key above
+# (a third of the cost of a line). The entry holds the mapping, so its id is not reused while
+# cached; points are read-only, so a cached mapping does not change.
+_BY_TAGS: dict[int, tuple[object, str, str]] = {}
+_BY_TAGS_MAX = 50_000
 
 
 def _series_prefix(p: Point) -> str:
-    key = (p.measurement, tuple(p.tags.items()))
+    tags, measurement = p.tags, p.measurement
+    hit = _BY_TAGS.get(id(tags))
+    if hit is not None and hit[0] is tags and hit[1] == measurement:
+        return hit[2]
+    key = (measurement, tuple(tags.items()))
     try:
         prefix = _PREFIXES.get(key)
     except TypeError:  # an unhashable tag value: let the checks say what is wrong
         prefix = None
-    if prefix is not None:
-        return prefix
-    _check_series(p)
-    head = p.measurement.translate(_MEASUREMENT_ESCAPES)
-    tags = "".join(
-        f",{k.translate(_KEY_ESCAPES)}={v.translate(_KEY_ESCAPES)}"
-        for k, v in sorted(p.tags.items())
-    )
-    if len(_PREFIXES) >= _PREFIXES_MAX:
-        _PREFIXES.clear()
-    _PREFIXES[key] = prefix = head + tags
+    if prefix is None:
+        _check_series(p)
+        head = measurement.translate(_MEASUREMENT_ESCAPES)
+        escaped = "".join(
+            f",{k.translate(_KEY_ESCAPES)}={v.translate(_KEY_ESCAPES)}"
+            for k, v in sorted(tags.items())
+        )
+        if len(_PREFIXES) >= _PREFIXES_MAX:
+            _PREFIXES.clear()
+        _PREFIXES[key] = prefix = head + escaped
+    if len(_BY_TAGS) >= _BY_TAGS_MAX:
+        _BY_TAGS.clear()
+    _BY_TAGS[id(tags)] = (tags, measurement, prefix)
     return prefix
 
 
-# Escaped field keys that passed the checks (a handful in all: value, status, score, ...).
+# ``key=`` of the field keys that passed the checks (a handful in all: value, status, ...).
 _FIELD_KEYS: dict[str, str] = {}
 # Encoded string field values that passed the checks: the same few repeat on every point
 # (a status, a detection kind, a model version), so each is checked and escaped once.
 _STRINGS: dict[str, str] = {}
 _STRINGS_MAX = 10_000
+_isfinite = math.isfinite
+
+
+def _field_key(key: str) -> str:
+    _check_name(key, "field key")
+    if key == "time":
+        raise ValueError("field key 'time' is reserved")
+    head = key.translate(_KEY_ESCAPES) + "="
+    if len(_FIELD_KEYS) < _PREFIXES_MAX:
+        _FIELD_KEYS[key] = head
+    return head
+
+
+def _string_field(key: str, value: str) -> str:
+    _check_text(value, f"field {key!r}")
+    text = _encode_value(value)
+    if len(_STRINGS) >= _STRINGS_MAX:
+        _STRINGS.clear()
+    _STRINGS[value] = text
+    return text
 
 
 def _encode_fields(p: Point) -> str:
     """The field set, checked as :func:`_check_values` does, in one pass."""
-    fields, tags = p.fields, p.tags
-    if not fields or not tags.keys().isdisjoint(fields.keys()):
+    fields = p.fields
+    if not fields or not p.tags.keys().isdisjoint(fields.keys()):
         _check_values(p)  # raises with the reason
-    parts = []
+    parts: list[str] = []
+    append = parts.append
+    keys, strings = _FIELD_KEYS, _STRINGS
     for key, value in fields.items():
-        escaped = _FIELD_KEYS.get(key) if key.__class__ is str else None
-        if escaped is None:
-            _check_name(key, "field key")
-            if key == "time":
-                raise ValueError("field key 'time' is reserved")
-            escaped = key.translate(_KEY_ESCAPES)
-            if len(_FIELD_KEYS) < _PREFIXES_MAX:
-                _FIELD_KEYS[key] = escaped
+        head = keys.get(key) if key.__class__ is str else None
+        if head is None:
+            head = _field_key(key)
         cls = value.__class__
         if cls is float:
-            if not math.isfinite(value):  # type: ignore[arg-type]
+            if not _isfinite(value):  # type: ignore[arg-type]
                 raise ValueError(f"field {key!r}: non-finite float {value!r}")
-            parts.append(f"{escaped}={float.__repr__(value)}")
-        elif cls is bool:
-            parts.append(f"{escaped}=true" if value else f"{escaped}=false")
+            append(head + float.__repr__(value))
         elif cls is str and isinstance(value, str):
-            text = _STRINGS.get(value)
-            if text is None:
-                _check_text(value, f"field {key!r}")
-                text = _encode_value(value)
-                if len(_STRINGS) >= _STRINGS_MAX:
-                    _STRINGS.clear()
-                _STRINGS[value] = text
-            parts.append(f"{escaped}={text}")
+            text = strings.get(value)
+            append(head + (text if text is not None else _string_field(key, value)))
+        elif cls is bool:
+            append(head + ("true" if value else "false"))
         else:
             _check_field_value(key, value)
-            parts.append(f"{escaped}={_encode_value(value)}")
+            append(head + _encode_value(value))
     ts = p.ts_ns
     if ts.__class__ is not int or not MIN_TS_NS <= ts <= MAX_TS_NS:
         _check_values(p)  # raises with the reason

@@ -113,6 +113,25 @@ def test_encode_points_joins_lines_and_names_the_bad_point() -> None:
         encode_points([good, Point("m", {}, {"v": math.nan}, 2)])
 
 
+def test_a_shared_tags_mapping_gives_each_measurement_its_own_series() -> None:
+    # Series prefixes are cached by the identity of the tags mapping (producers share one).
+    tags = {"sensor": "nox", "plant": "p"}
+    assert (
+        encode_point(Point("readings", tags, {"v": 1.0}, 1))
+        == "readings,plant=p,sensor=nox v=1.0 1"
+    )
+    assert encode_point(Point("scores", tags, {"v": 2.0}, 2)) == "scores,plant=p,sensor=nox v=2.0 2"
+    assert (
+        encode_point(Point("readings", tags, {"v": 3.0}, 3))
+        == "readings,plant=p,sensor=nox v=3.0 3"
+    )
+    # An equal mapping that is another object gives the same series.
+    other = dict(tags)
+    assert (
+        encode_point(Point("scores", other, {"v": 4.0}, 4)) == "scores,plant=p,sensor=nox v=4.0 4"
+    )
+
+
 # -- round trip through real stores --------------------------------------------------------------
 
 _PLAIN = st.characters(exclude_categories=("Cs", "Cc"), exclude_characters="\\")
