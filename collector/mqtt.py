@@ -288,8 +288,10 @@ class MqttCollector:
             finally:
                 session.alive = False
                 window.close()
-                if subscribing is not None and not subscribing.cancel():
+                if subscribing is not None and subscribing.done() and not subscribing.cancelled():
                     subscribing.exception()  # retrieved: it was reported above or is moot
+                elif subscribing is not None:
+                    subscribing.cancel()
                 self._set_connected(False, self.detail)
 
     def _set_connected(self, connected: bool, detail: str) -> None:
