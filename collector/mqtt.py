@@ -8,11 +8,13 @@ Reliability rules (see README, "Delivery guarantees"):
 * Manual acknowledgement: paho's ``manual_ack`` is switched on (aiomqtt 2.5 does not expose it
   yet, aiomqtt#345), and the PUBACK of a message is sent only after the writer has stored its
   readings. A crash between receive and write therefore loses nothing.
-* Backpressure: the broker never has more than ``inflight`` un-acknowledged messages out to us
-  (MQTT 5 receive maximum; Mosquitto's ``max_inflight_messages`` for 3.1.1), and the hand-off
-  queue to the writer is bounded, so memory stays bounded when storage is slow or down.
-* Subscribe on every connect where the broker has not kept the session, a fresh client per
-  attempt, capped exponential backoff with jitter between attempts.
+* Backpressure: at most ``inflight`` un-acknowledged messages are out to us (the MQTT 5
+  receive maximum, and :class:`~collector.window.ReceiveWindow` stops reading the socket at
+  that many, whatever the broker does), and the hand-off queue to the writer is bounded, so
+  memory stays bounded when storage is slow or down.
+* Subscribe on every connect (without waiting for the SUBACK where the broker kept the
+  session), a fresh client per attempt, capped exponential backoff with jitter between
+  attempts.
 * Bad input never stops the loop: each rejection is counted, logged once per kind and published
   to ``<deadletter_topic>/<reason>``; then the message is acknowledged.
 """
