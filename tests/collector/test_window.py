@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import aiomqtt
 import orjson
@@ -22,7 +23,7 @@ from collector.mqtt import MqttCollector
 from collector.settings import MqttProtocol, MqttSettings
 from stream.envelope import Envelope
 from tests.collector.plants import ONE_NOX, T0_MS
-from tests.servers import MosquittoServer
+from tests.servers import MosquittoServer, mosquitto
 
 INFLIGHT = 50
 BACKLOG = 3000
@@ -130,3 +131,32 @@ async def test_reading_goes_on_when_acknowledgements_stall(
         assert collector.connected
     assert sorted(seen) == list(range(backlog))
     assert collector.unacknowledged == backlog
+
+
+async def test_a_lost_connection_is_noticed_while_the_window_is_full(tmp_path: Path) -> None:
+    """With the socket not read (a full window, storage down) the collector would not see the
+    broker go away; reading on after half the keep-alive lets it notice, reconnect, and get
+    the rest of the kept session."""
+    with mosquitto(tmp_path / "broker", persistent=True) as server:
+        settings = _settings(server, "restart", MqttProtocol.V5)
+        outbox: asyncio.Queue[Envelope] = asyncio.Queue()
+        collector = MqttCollector(settings, Decoder(ONE_NOX, settings), outbox)
+        async with _running(collector):
+            pass
+        backlog = 3 * INFLIGHT
+        await _publish_backlog(server, "restart", backlog)
+
+        seen: set[int] = set()
+        async with _running(collector):
+            while len(seen) < INFLIGHT:
+                seen.update(_indices(await asyncio.wait_for(outbox.get(), 10)))
+            assert collector.unacknowledged == INFLIGHT  # full: the socket is not read
+            server.stop()
+            await asyncio.wait_for(collector.disconnected_event.wait(), 4 * KEEPALIVE_S)
+            server.start()
+            await asyncio.wait_for(collector.connected_event.wait(), 30)
+            while len(seen) < backlog:  # acknowledged from now on: the session drains
+                envelope = await asyncio.wait_for(outbox.get(), 10)
+                seen.update(_indices(envelope))
+                envelope.ack()
+    assert seen == set(range(backlog))
