@@ -64,6 +64,27 @@ def frame(kind: int, payload: bytes = b"") -> bytes:
     return HEADER.pack(len(payload), kind) + payload
 
 
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes] | None:
+    """The next frame ``(type, payload)`` from a pipe; None at its end."""
+    try:
+        length, kind = HEADER.unpack(await reader.readexactly(HEADER.size))
+        return kind, await reader.readexactly(length)
+    except asyncio.IncompleteReadError:
+        return None
+
+
+async def spawn() -> asyncio.subprocess.Process:
+    """Start a child (``python -m collector.child``) with pipes on its stdin and stdout; it
+    waits for its ``INIT`` frame."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "collector.child",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Init:
     """What the child needs to run a collector (the ``INIT`` frame)."""
@@ -225,12 +246,8 @@ async def _commands(
 ) -> None:
     """Apply the parent's frames until it closes the pipe (stop, or the parent is gone)."""
     pop = acks.pop
-    while True:
-        try:
-            length, kind = HEADER.unpack(await reader.readexactly(HEADER.size))
-            payload = await reader.readexactly(length)
-        except asyncio.IncompleteReadError:
-            return
+    while (received := await read_frame(reader)) is not None:
+        kind, payload = received
         if kind == ACKS:
             for seq in memoryview(payload).cast(ACK_FORMAT):
                 ack = pop(seq, None)

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import pickle
 import random
-import sys
 from array import array
 from collections.abc import Callable
 from functools import partial
@@ -32,13 +31,14 @@ from collector.child import (
     ACKS,
     COUNTS,
     ENVELOPE,
-    HEADER,
     INIT,
     STATUS,
     STOP_INTAKE,
     BatchDecoder,
     Init,
     frame,
+    read_frame,
+    spawn,
 )
 from collector.rejection import Rejection, RejectionCounter, RejectReason
 from collector.settings import MqttSettings
@@ -125,13 +125,7 @@ class CollectorProcess:
     async def _start(self) -> asyncio.subprocess.Process:
         init = Init(self._settings, self._config, self._log_setup, self._intake_open)
         first = frame(INIT, pickle.dumps(init, protocol=5))  # fails before a child exists
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "collector.child",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
+        proc = await spawn()
         assert proc.stdin is not None
         proc.stdin.write(first)
         self._proc = proc
@@ -141,16 +135,12 @@ class CollectorProcess:
     async def _serve(self, proc: asyncio.subprocess.Process, generation: int) -> int:
         """Handle the child's frames until it exits; its exit code."""
         assert proc.stdout is not None
-        read = proc.stdout.readexactly
+        stdout = proc.stdout
         decoder = BatchDecoder()
         ack = self._ack
         outbox = self._outbox
-        while True:
-            try:
-                length, kind = HEADER.unpack(await read(HEADER.size))
-                payload = await read(length)
-            except asyncio.IncompleteReadError:
-                break
+        while (received := await read_frame(stdout)) is not None:
+            kind, payload = received
             if kind == ENVELOPE:
                 seq, readings = decoder.decode(payload)  # always: it keeps the string table
                 if self._intake_open:

@@ -83,6 +83,10 @@ class ReceiveWindow:
         self._loop.add_reader(fd, self._read)
 
     def close(self) -> None:
+        """The connection is over: no stall check is due any more."""
+        self._cancel_stall_check()
+
+    def _cancel_stall_check(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -149,7 +153,7 @@ class ReceiveWindow:
 
     def _resume(self) -> None:
         self._paused = False
-        self.close()
+        self._cancel_stall_check()
         if self._open():
             self._loop.add_reader(self._fd, self._read)
             # Bytes already in the read buffer raise no readiness event.

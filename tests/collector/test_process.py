@@ -9,7 +9,6 @@ import dataclasses
 import os
 import pickle
 import signal
-import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -17,7 +16,16 @@ import aiomqtt
 import orjson
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from collector.child import HEADER, INIT, STATUS, BatchDecoder, BatchEncoder, Init, frame
+from collector.child import (
+    INIT,
+    STATUS,
+    BatchDecoder,
+    BatchEncoder,
+    Init,
+    frame,
+    read_frame,
+    spawn,
+)
 from collector.process import CollectorProcess
 from collector.rejection import RejectionCounter
 from collector.settings import MqttSettings
@@ -243,13 +251,7 @@ async def test_a_killed_child_is_restarted_and_its_messages_redelivered(
 async def test_the_child_exits_when_its_stdin_closes(
     mosquitto_server: MosquittoServer, topic_prefix: str
 ) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "collector.child",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
+    proc = await spawn()
     assert proc.stdin is not None and proc.stdout is not None
     init = Init(settings(mosquitto_server, topic_prefix), ONE_NOX)
     proc.stdin.write(frame(INIT, pickle.dumps(init)))
@@ -257,8 +259,9 @@ async def test_the_child_exits_when_its_stdin_closes(
     async def connected() -> None:
         assert proc.stdout is not None
         while True:
-            length, kind = HEADER.unpack(await proc.stdout.readexactly(HEADER.size))
-            payload = await proc.stdout.readexactly(length)
+            received = await read_frame(proc.stdout)
+            assert received is not None, "the child exited before it connected"
+            kind, payload = received
             if kind == STATUS and pickle.loads(payload)[0]:
                 return
 
