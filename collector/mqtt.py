@@ -157,7 +157,29 @@ def _buffer_reads(client: aiomqtt.Client) -> None:
         paho._sock = _ReadBuffer(sock)
 
 
-class MqttCollector:
+class ConnectionStatus:
+    """The broker connection as health checks see it: ``connected``, a ``detail`` for the
+    operator, and an event for each state (the metric follows)."""
+
+    def __init__(self) -> None:
+        self.connected = False
+        self.detail = "not connected yet"
+        self.connected_event = asyncio.Event()
+        self.disconnected_event = asyncio.Event()
+
+    def _set_connected(self, connected: bool, detail: str) -> None:
+        self.connected = connected
+        self.detail = detail
+        metrics.MQTT_CONNECTED.set(1 if connected else 0)
+        if connected:
+            self.connected_event.set()
+            self.disconnected_event.clear()
+        else:
+            self.connected_event.clear()
+            self.disconnected_event.set()
+
+
+class MqttCollector(ConnectionStatus):
     """Subscribes to sensor topics and hands decoded readings to ``outbox``.
 
     ``run()`` connects and reconnects until cancelled. ``connected`` and ``detail`` describe
@@ -178,10 +200,7 @@ class MqttCollector:
         self._outbox = outbox
         self._rejections = rejections or RejectionCounter()
         self._clock = clock
-        self.connected = False
-        self.detail = "not connected yet"
-        self.connected_event = asyncio.Event()
-        self.disconnected_event = asyncio.Event()
+        super().__init__()
         self._intake_open = True
         self._window: ReceiveWindow | None = None
 
@@ -295,17 +314,6 @@ class MqttCollector:
                 elif subscribing is not None:
                     subscribing.cancel()
                 self._set_connected(False, self.detail)
-
-    def _set_connected(self, connected: bool, detail: str) -> None:
-        self.connected = connected
-        self.detail = detail
-        metrics.MQTT_CONNECTED.set(1 if connected else 0)
-        if connected:
-            self.connected_event.set()
-            self.disconnected_event.clear()
-        else:
-            self.connected_event.clear()
-            self.disconnected_event.set()
 
     async def _handle(
         self, client: aiomqtt.Client, session: _Session, batch: list[aiomqtt.Message]

@@ -40,6 +40,7 @@ from collector.child import (
     read_frame,
     spawn,
 )
+from collector.mqtt import ConnectionStatus
 from collector.rejection import Rejection, RejectionCounter, RejectReason
 from collector.settings import MqttSettings
 from stream import metrics
@@ -49,7 +50,7 @@ from stream.plant import PlantConfig
 log = structlog.get_logger(__name__)
 
 
-class CollectorProcess:
+class CollectorProcess(ConnectionStatus):
     """Receives MQTT in a child process and puts its envelopes on ``outbox``.
 
     ``run()`` starts (and restarts) the child until cancelled; cancelling it closes the
@@ -76,10 +77,7 @@ class CollectorProcess:
         self._rejections = rejections or RejectionCounter()
         self._log_setup = log_setup
         self._stop_timeout_s = stop_timeout_s
-        self.connected = False
-        self.detail = "not connected yet"
-        self.connected_event = asyncio.Event()
-        self.disconnected_event = asyncio.Event()
+        super().__init__()
         self._intake_open = True
         self._proc: asyncio.subprocess.Process | None = None
         self._generation = 0  # of the running child; acks of older ones are dropped
@@ -161,18 +159,10 @@ class CollectorProcess:
             self._rejections.record(Rejection(RejectReason(reason), detail, index), topic)
 
     def _set_connected(self, connected: bool, detail: str) -> None:
-        self.connected = connected
-        self.detail = detail
-        metrics.MQTT_CONNECTED.set(1 if connected else 0)
-        if connected:
-            if self._failing:
-                log.info("collector process recovered", pid=self.pid)
-                self._failing = False
-            self.connected_event.set()
-            self.disconnected_event.clear()
-        else:
-            self.connected_event.clear()
-            self.disconnected_event.set()
+        if connected and self._failing:
+            log.info("collector process recovered", pid=self.pid)
+            self._failing = False
+        super()._set_connected(connected, detail)
 
     def _ack(self, generation: int, seq: int) -> None:
         """An envelope's ``ack``: queued, and sent with the others of this loop iteration."""
