@@ -402,43 +402,61 @@ class PacedPublisher:
         self._rng = random.Random(self.seed)
         self._stacks = self.plant.stacks()
         self._next_stack = 0
-        self._fault_stacks = iter(range(len(self._stacks) - 1, -1, -1))
+        # Faults go to stacks taken from the end, each once: the first firing notification
+        # of a sensor is what an injection is timed against, so a sensor must not carry two.
+        candidates = [
+            i
+            for i in range(len(self._stacks) - 1, -1, -1)
+            if any(sensor.sensor == "nox" for sensor in self._stacks[i])
+        ]
+        self._fault_stacks = iter(candidates)
+        self._faults_left = len(candidates)
         self._client = RawPublisher(self.port, f"bench-paced-{uuid.uuid4().hex[:8]}")
 
-    def _stack_order(self) -> Iterator[tuple[Sensor, ...]]:
+    def _stack_order(self) -> Iterator[int]:
         while True:
-            yield self._stacks[self._next_stack]
+            yield self._next_stack
             self._next_stack = (self._next_stack + 1) % len(self._stacks)
 
     def run(
         self, rate: float, seconds: float, faults: int = 0, limit: int | None = None
     ) -> tuple[int, int]:
         """Publish for ``seconds`` (or until ``limit`` readings) at ``rate``; inject ``faults``
-        NOx jumps spread over the phase (each on a stack not used before). Returns the
-        phase's (first, last) ``ts`` in ns."""
+        NOx jumps spread over the phase, each on a stack not used for one before (at that
+        stack's first time step once the fault is due). Returns the phase's (first, last)
+        ``ts`` in ns."""
+        if faults > self._faults_left:
+            raise ValueError(
+                f"{faults} faults asked for, but only {self._faults_left} of the plant's "
+                f"{len(self._stacks)} stacks have a NOx sensor without one: use more sensors"
+            )
+        self._faults_left -= faults
         start = time.perf_counter()
         fault_at = [seconds * (k + 1) / (faults + 1) for k in range(faults)]
+        target: int | None = None  # the stack of the fault that is due
         sent = 0
         first_ns = last_ns = time.time_ns()
-        for stack in self._stack_order():
+        for index in self._stack_order():
             elapsed = time.perf_counter() - start
             if elapsed >= seconds or (limit is not None and sent >= limit):
                 break
             due = sent / rate
             if due > elapsed:
                 time.sleep(due - elapsed)  # pacing the load, not synchronisation
-            fault = bool(fault_at) and time.perf_counter() - start >= fault_at[0]
+            if target is None and fault_at and time.perf_counter() - start >= fault_at[0]:
+                target = next(self._fault_stacks)
             now_ns = time.time_ns()
             last_ns = now_ns
             ts_ms = now_ns / 1e6
             burst: list[Message] = []
+            stack = self._stacks[index]
             for sensor in stack:
                 value = round(sensor.level + self._rng.gauss(0, sensor.noise), 4)
-                if fault and sensor.sensor == "nox":
+                if index == target and sensor.sensor == "nox":
                     value = FAULT_VALUE
                     self.injections.append(Injection(sensor, now_ns))
                     fault_at.pop(0)
-                    fault = False
+                    target = None
                 burst.append((sensor.topic(self.prefix), orjson.dumps(_payload(ts_ms, value))))
             self._client.publish(burst)
             sent += len(stack)

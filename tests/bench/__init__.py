@@ -1,0 +1,1 @@
+"""Tests of the benchmark harness parts that shape what it measures."""

@@ -1,0 +1,61 @@
+"""The latency benchmark's paced publisher: each fault on its own sensor, over a real broker.
+
+Alert latency is the first firing notification of a sensor minus its injection, so a second
+fault on the same sensor would be timed against the first one's notification.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import orjson
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from bench.mqttload import PacedPublisher
+from bench.plantgen import FAULT_VALUE, generate_plant
+from tests.servers import MosquittoServer
+
+
+def test_faults_land_on_distinct_sensors_across_phases(mosquitto_server: MosquittoServer) -> None:
+    prefix = f"sw{uuid.uuid4().hex[:10]}"
+    plant = generate_plant(8 * 3 + 1)  # three full stacks and one with only O2 (no NOx)
+    jumps: list[str] = []
+    got_all, subscribed = threading.Event(), threading.Event()
+
+    def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        if orjson.loads(msg.payload)["value"] == FAULT_VALUE:
+            jumps.append(msg.topic)
+            if len(jumps) == 3:
+                got_all.set()
+
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{prefix}")
+    sub.on_message = on_message
+    sub.on_subscribe = lambda *_: subscribed.set()
+    sub.connect("127.0.0.1", mosquitto_server.port)
+    sub.subscribe(f"{prefix}/#", qos=1)
+    sub.loop_start()
+    assert subscribed.wait(10)
+    publisher = PacedPublisher(mosquitto_server.port, plant, prefix)
+    try:
+        # Identical phases: the faults fall at the same point of the stack rotation each time.
+        publisher.run(2_000, 0.3, faults=1)
+        publisher.run(2_000, 0.3, faults=1)
+        publisher.run(2_000, 0.3, faults=1)
+        with pytest.raises(ValueError, match="only 0 of the plant's 4 stacks"):
+            publisher.run(2_000, 0.3, faults=1)
+    finally:
+        publisher.close()
+    try:
+        assert got_all.wait(10)
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+
+    injected = [(i.sensor.plant, i.sensor.stack, i.sensor.sensor) for i in publisher.injections]
+    assert len(injected) == 3
+    assert len(set(injected)) == 3
+    assert all(sensor == "nox" for _, _, sensor in injected)
+    assert sorted(jumps) == sorted(i.sensor.topic(prefix) for i in publisher.injections)
