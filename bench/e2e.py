@@ -3,7 +3,9 @@ sustains against it, measured in one run on one broker with the same payloads.
 
 1. **Limits**: ``mosquitto_pub -l`` → ``mosquitto_sub -C N`` (QoS 1) is the broker's limit on
    this machine (``c_limit``, the denominator of every ratio); a bare paho-mqtt + orjson
-   subscriber is the Python limit.
+   subscriber is the Python limit; InfluxDB fed pre-encoded write batches of the service's
+   points back to back is the store's limit (``influxdb_limit``, readings/s;
+   :mod:`bench.storelimit`).
 2. **Stages** (:mod:`bench.e2e_worker`, each its own process, fed at QoS 1 by a paho publisher
    process at full speed): ``collector``, ``+detection``, ``+compliance``, ``+storage``
    (InfluxDB), then ``service``: the real ``stackwatch run`` process (alerts, PEMS, API).
@@ -33,7 +35,8 @@ sustains against it, measured in one run on one broker with the same payloads.
 
 The plant is generated (:mod:`bench.plantgen`): 8 analysers per stack, 10 stacks per plant,
 1 000 sensors unless ``--set sensors=N``. ``--set`` also takes ``readings`` (per stage run),
-``service_readings``, ``batch_readings``, ``c_messages``, ``paho_messages``, ``latency_s`` (per
+``service_readings``, ``batch_readings``, ``store_batches`` (write batches for the store's
+limit), ``c_messages``, ``paho_messages``, ``latency_s`` (per
 rate), ``alert_flush_s``, ``scale=100,1000,10000``, ``scale_steps`` (readings per sensor in the
 paced memory runs) and ``profile=PATH``: py-spy samples the service during its full-speed
 run and the top functions go to PATH (needs ``pip install py-spy``; see :mod:`bench.pyspy`).
@@ -75,6 +78,8 @@ from bench.mqttload import (
 )
 from bench.plantgen import GeneratedPlant, alerts_yaml, generate_plant
 from bench.pyspy import profiled, pyspy_executable
+from bench.storelimit import influx_limit, write_bodies
+from stackwatch.settings import ServiceSettings
 from tests.servers import InfluxServer, MosquittoServer, free_port, influxdb, mosquitto
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,6 +103,7 @@ class Sizes:
     readings: int
     service_readings: int
     batch_readings: int
+    store_batches: int
     latency_s: float
     scale: tuple[int, ...]
     scale_steps: int
@@ -119,6 +125,7 @@ class Sizes:
             readings=int(options.number("readings", 6_000 if quick else 50_000)),
             service_readings=int(options.number("service_readings", 40_000 if quick else 100_000)),
             batch_readings=int(options.number("batch_readings", 20_000 if quick else 200_000)),
+            store_batches=int(options.number("store_batches", 8 if quick else 40)),
             latency_s=options.number("latency_s", 0.75 if quick else 4.0),
             scale=tuple(sorted(counts)) or ((100, 1000) if quick else (100, 1000, 10_000)),
             scale_steps=int(options.number("scale_steps", 3 if quick else 5)),
@@ -277,8 +284,9 @@ class Harness:
 
     # -- 1. limits -----------------------------------------------------------------------
 
-    def limits(self) -> tuple[float, float]:
-        """(C clients, bare paho) messages/s on the stage payloads."""
+    def limits(self) -> tuple[float, float, float]:
+        """(C clients, bare paho) messages/s on the stage payloads, and the readings/s
+        InfluxDB alone takes (:mod:`bench.storelimit`)."""
         s = self.sizes
         payloads = write_messages(
             sensor_messages(
@@ -291,7 +299,11 @@ class Harness:
         short = self.tmp / "paho.payloads"
         short.write_bytes(b"".join(lines))
         py = paho_limit(self.broker.port, "bench/paho", short, len(lines))
-        return c, py
+        batch = ServiceSettings.model_fields["write_batch_size"].default  # the writer's
+        bodies = write_bodies(self.plant(s.sensors)[0].sensors, batch, s.store_batches)
+        self.influx.create_database("bench_store_limit")
+        store = influx_limit(self.influx.url, "bench_store_limit", bodies, batch)
+        return c, py, store
 
     # -- 2. stages -----------------------------------------------------------------------
 
@@ -518,6 +530,7 @@ def run(options: BenchOptions) -> BenchResult:
         "readings": s.readings,
         "service_readings": s.service_readings,
         "batch_readings": s.batch_readings,
+        "store_batches": s.store_batches,
         "latency_s": s.latency_s,
         "scale": list(s.scale),
         "alert_flush_s": alert_flush_s,
@@ -534,12 +547,13 @@ def run(options: BenchOptions) -> BenchResult:
                 at = time.perf_counter() - started
                 print(f"  e2e [{at:5.1f} s] {text}", file=sys.stderr, flush=True)
 
-            c, py = h.limits()
-            log(f"limits: C {c:,.0f} msg/s, paho {py:,.0f} msg/s")
+            c, py, store = h.limits()
+            log(f"limits: C {c:,.0f} msg/s, paho {py:,.0f} msg/s, InfluxDB {store:,.0f} readings/s")
             metrics += [
                 Metric("c_limit", c, "msg/s"),
                 Metric("paho_limit", py, "msg/s"),
                 Metric("paho_vs_c_limit", py / c, "x"),
+                Metric("influxdb_limit", store, "readings/s"),
             ]
             runs: dict[str, StageRun] = {}
             for stage in ("collector", "detection", "compliance", "storage"):
@@ -550,6 +564,7 @@ def run(options: BenchOptions) -> BenchResult:
             log(f"service: {svc.rate:,.0f} readings/s, {svc.cpu_pct:.0f} % CPU")
             metrics += _stage_metrics("service", svc, c, target=30_000)
             metrics += [
+                Metric("service_vs_influxdb_limit", svc.rate / store, "x"),
                 Metric("service_broker_cpu", svc.broker_cpu_pct, "%"),
                 Metric("service_influxdb_cpu", svc.influx_cpu_pct, "%"),
                 Metric("service_machine_busy", svc.machine_busy_pct, "% of 200"),
@@ -562,6 +577,7 @@ def run(options: BenchOptions) -> BenchResult:
             log(f"service, 50 per message: {batch.rate:,.0f} readings/s")
             metrics += _stage_metrics("batch50_service", batch, c, target=100_000)
             metrics += [
+                Metric("batch50_vs_influxdb_limit", batch.rate / store, "x"),
                 Metric("batch50_broker_cpu", batch.broker_cpu_pct, "%"),
                 Metric("batch50_influxdb_cpu", batch.influx_cpu_pct, "%"),
                 Metric("batch50_machine_busy", batch.machine_busy_pct, "% of 200"),

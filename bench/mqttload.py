@@ -380,7 +380,8 @@ def publisher_result(proc: subprocess.Popen[bytes], log: Path, timeout_s: float 
 
 @dataclass
 class Injection:
-    """A NOx jump published at ``published_ns`` (wall clock) on ``sensor``."""
+    """A NOx fault on ``sensor`` whose first jump was published at ``published_ns`` (wall
+    clock)."""
 
     sensor: Sensor
     published_ns: int
@@ -389,12 +390,19 @@ class Injection:
 @dataclass
 class PacedPublisher:
     """Publishes the plant's readings at ``rate`` readings/s, one stack's time step at a time,
-    with ``ts`` = the wall clock (float epoch ms) at the start of the step."""
+    with ``ts`` = the wall clock (float epoch ms) at the start of the step.
+
+    A fault is a NOx analyser jumping between :data:`FAULT_VALUE` and its level at every step
+    for ``fault_s`` seconds. It must outlast the alert flush interval: the detector clears a
+    fault after a count of clean readings (a fraction of a second at high rates), and an
+    alert that fires and resolves between two flushes is never announced (as in
+    Alertmanager), so a one-reading jump went unnoticed at 90 % of the service's rate."""
 
     port: int
     plant: GeneratedPlant
     prefix: str
     seed: int = 0
+    fault_s: float = 2.0
     injections: list[Injection] = field(default_factory=list)
     published: int = 0
 
@@ -411,6 +419,7 @@ class PacedPublisher:
         ]
         self._fault_stacks = iter(candidates)
         self._faults_left = len(candidates)
+        self._faulty: dict[int, tuple[float, int]] = {}  # stack -> (perf_counter end, steps)
         self._client = RawPublisher(self.port, f"bench-paced-{uuid.uuid4().hex[:8]}")
 
     def _stack_order(self) -> Iterator[int]:
@@ -421,10 +430,10 @@ class PacedPublisher:
     def run(
         self, rate: float, seconds: float, faults: int = 0, limit: int | None = None
     ) -> tuple[int, int]:
-        """Publish for ``seconds`` (or until ``limit`` readings) at ``rate``; inject ``faults``
-        NOx jumps spread over the phase, each on a stack not used for one before (at that
-        stack's first time step once the fault is due). Returns the phase's (first, last)
-        ``ts`` in ns."""
+        """Publish for ``seconds`` (or until ``limit`` readings) at ``rate``; start ``faults``
+        NOx faults spread over the phase, each on a stack not used for one before (at that
+        stack's first time step once the fault is due; it may run on into the next phase).
+        Returns the phase's (first, last) ``ts`` in ns."""
         if faults > self._faults_left:
             raise ValueError(
                 f"{faults} faults asked for, but only {self._faults_left} of the plant's "
@@ -450,13 +459,22 @@ class PacedPublisher:
             ts_ms = now_ns / 1e6
             burst: list[Message] = []
             stack = self._stacks[index]
+            if index == target:
+                self._faulty[index] = (time.perf_counter() + self.fault_s, 0)
+                fault_at.pop(0)
+                target = None
+            faulty = self._faulty.get(index)
+            if faulty is not None and time.perf_counter() >= faulty[0]:
+                del self._faulty[index]
+                faulty = None
             for sensor in stack:
                 value = round(sensor.level + self._rng.gauss(0, sensor.noise), 4)
-                if index == target and sensor.sensor == "nox":
-                    value = FAULT_VALUE
-                    self.injections.append(Injection(sensor, now_ns))
-                    fault_at.pop(0)
-                    target = None
+                if faulty is not None and sensor.sensor == "nox":
+                    if faulty[1] == 0:
+                        self.injections.append(Injection(sensor, now_ns))
+                    if faulty[1] % 2 == 0:
+                        value = FAULT_VALUE
+                    self._faulty[index] = (faulty[0], faulty[1] + 1)
                 burst.append((sensor.topic(self.prefix), orjson.dumps(_payload(ts_ms, value))))
             self._client.publish(burst)
             sent += len(stack)

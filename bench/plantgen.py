@@ -41,6 +41,9 @@ _QUANTITIES: tuple[tuple[str, str, tuple[float, float], float, float, float], ..
     ("hcl", "mg/Nm3", (0.0, 200.0), 6.0, 0.05, 50.0),
     ("nh3", "mg/Nm3", (0.0, 200.0), 2.0, 0.05, 50.0),
 )
+UNITS = {q: unit for q, unit, *_ in _QUANTITIES}
+"""The unit of each generated quantity (a sensor is named after its quantity)."""
+
 _LIMITS: dict[str, dict[str, float]] = {
     "nox": {"daily": 200, "half_hour": 400},
     "so2": {"daily": 50, "half_hour": 200},
