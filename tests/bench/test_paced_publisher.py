@@ -29,7 +29,7 @@ def test_faults_land_on_distinct_sensors_across_phases(mosquitto_server: Mosquit
     def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         if orjson.loads(msg.payload)["value"] == FAULT_VALUE:
             jumps[msg.topic] = jumps.get(msg.topic, 0) + 1
-            if len(jumps) == 3 and min(jumps.values()) >= 3:
+            if len(jumps) == 3 and min(jumps.values()) >= 2:
                 got_all.set()
 
     sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{prefix}")
@@ -45,6 +45,7 @@ def test_faults_land_on_distinct_sensors_across_phases(mosquitto_server: Mosquit
         publisher.run(2_000, 0.3, faults=1)
         publisher.run(2_000, 0.3, faults=1)
         publisher.run(2_000, 0.3, faults=1)
+        publisher.run(2_000, 0.3)  # the last fault jumps on into this phase
         with pytest.raises(ValueError, match="only 0 of the plant's 4 stacks"):
             publisher.run(2_000, 0.3, faults=1)
     finally:
@@ -60,4 +61,4 @@ def test_faults_land_on_distinct_sensors_across_phases(mosquitto_server: Mosquit
     assert len(set(injected)) == 3
     assert all(sensor == "nox" for _, _, sensor in injected)
     assert sorted(jumps) == sorted(i.sensor.topic(prefix) for i in publisher.injections)
-    assert min(jumps.values()) >= 3  # jumping on after the first: one fault, not one reading
+    assert min(jumps.values()) >= 2  # jumping on after the first: one fault, not one reading
