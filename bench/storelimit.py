@@ -2,7 +2,7 @@
 
 One client posts pre-encoded write batches back to back: per reading the two points the
 service writes for it, its ``readings`` point (:func:`stream.schema.reading_to_point`) and its
-``anomaly_scores`` point (the fields :class:`stream.detect.live.LiveDetection` writes), in
+``anomaly_scores`` point (:func:`stream.detect.live.score_fields`, as detection writes it), in
 batches of the writer's size, the sensors of the generated plant stepping through time. This
 is the storage counterpart of the C-client limit: no service can store faster than this on
 the same machine, and the service shares the machine's cores with InfluxDB.
@@ -16,10 +16,11 @@ from collections.abc import Sequence
 import httpx
 
 from bench.plantgen import UNITS, Sensor
-from stream.detect.live import SCORES
+from stream.detect.live import SCORES, score_fields
+from stream.detect.protocol import Score
 from stream.model import NS_PER_S, Reading
 from stream.schema import reading_to_point
-from stream.storage.base import FieldValue, Point
+from stream.storage.base import Point
 from stream.storage.lineprotocol import encode_points
 
 _START_NS = 1_765_000_000 * NS_PER_S
@@ -37,15 +38,8 @@ def write_bodies(sensors: Sequence[Sensor], batch: int, batches: int) -> list[by
             reading = Reading(s.plant, s.stack, s.sensor, ts, value, s.sensor, UNITS[s.sensor])
             points.append(reading_to_point(reading))
             tags = {"plant": s.plant, "stack": s.stack, "sensor": s.sensor}
-            fields: dict[str, FieldValue] = {
-                "score": 0.5 + (k % 13) * 0.1,
-                "is_anomaly": False,
-                "kind": "none",
-                "drift": False,
-                "warm": True,
-                "model_version": "1-0123456789ab",
-            }
-            points.append(Point(SCORES, tags, fields, ts))
+            score = Score(0.05 + (k % 13) * 0.01, is_anomaly=False)
+            points.append(Point(SCORES, tags, score_fields(score, True, "det1-0123456789"), ts))
         bodies.append(encode_points(points))
     return bodies
 

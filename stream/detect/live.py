@@ -344,18 +344,9 @@ class LiveDetection:
             s = scores.get(sid)
             if s is None:
                 continue
-            kind = s.kind
-            if sid not in values and kind is not Kind.DROPOUT:
+            if sid not in values and s.kind is not Kind.DROPOUT:
                 continue
-            fields: dict[str, FieldValue] = {
-                "score": s.score,
-                "is_anomaly": s.is_anomaly,
-                "kind": _KIND_VALUES[kind],
-                "drift": s.drift,
-                "warm": detector.warm,
-                "model_version": version,
-            }
-            points.append(Point(SCORES, sensor_tags, fields, ts))
+            points.append(Point(SCORES, sensor_tags, score_fields(s, detector.warm, version), ts))
         events: list[DetectionEvent] = []
         _track(step, state, events)
         for event in events:
@@ -378,6 +369,18 @@ class LiveDetection:
 
 
 _KIND_VALUES = {kind: kind.value for kind in Kind}  # a dict lookup, not the enum's property
+
+
+def score_fields(s: Score, warm: bool, version: str) -> dict[str, FieldValue]:
+    """The fields of a sensor's ``anomaly_scores`` point (see the README's InfluxDB schema)."""
+    return {
+        "score": s.score,
+        "is_anomaly": s.is_anomaly,
+        "kind": _KIND_VALUES[s.kind],
+        "drift": s.drift,
+        "warm": warm,
+        "model_version": version,
+    }
 
 
 def _track(step: _Step, state: _StackState, events: list[DetectionEvent] | None) -> None:
