@@ -2,7 +2,8 @@
 
 One client posts pre-encoded write batches back to back: per reading the two points the
 service writes for it, its ``readings`` point (:func:`stream.schema.reading_to_point`) and its
-``anomaly_scores`` point (:func:`stream.detect.live.score_fields`, as detection writes it), in
+``anomaly_scores`` point (:class:`stream.detect.scorepoints.ScoreFields`, as detection writes
+it: the state fields once a minute per sensor), in
 batches of the writer's size, the sensors of the generated plant stepping through time. This
 is the storage counterpart of the C-client limit: no service can store faster than this on
 the same machine, and the service shares the machine's cores with InfluxDB.
@@ -16,8 +17,9 @@ from collections.abc import Sequence
 import httpx
 
 from bench.plantgen import UNITS, Sensor
-from stream.detect.live import SCORES, score_fields
+from stream.detect.live import SCORES
 from stream.detect.protocol import Score
+from stream.detect.scorepoints import ScoreFields
 from stream.model import NS_PER_S, Reading
 from stream.schema import reading_to_point
 from stream.storage.base import Point
@@ -29,6 +31,7 @@ _START_NS = 1_765_000_000 * NS_PER_S
 def write_bodies(sensors: Sequence[Sensor], batch: int, batches: int) -> list[bytes]:
     """``batches`` line-protocol bodies of ``batch`` readings each (two points a reading)."""
     bodies = []
+    fields = ScoreFields()
     for b in range(batches):
         points: list[Point] = []
         for k in range(b * batch, (b + 1) * batch):
@@ -39,7 +42,9 @@ def write_bodies(sensors: Sequence[Sensor], batch: int, batches: int) -> list[by
             points.append(reading_to_point(reading))
             tags = {"plant": s.plant, "stack": s.stack, "sensor": s.sensor}
             score = Score(0.05 + (k % 13) * 0.01, is_anomaly=False)
-            points.append(Point(SCORES, tags, score_fields(score, True, "det1-0123456789"), ts))
+            key = (s.plant, s.stack, s.sensor)
+            score_fields = fields(key, score, True, "det1-0123456789", ts)
+            points.append(Point(SCORES, tags, score_fields, ts))
         bodies.append(encode_points(points))
     return bodies
 

@@ -159,7 +159,8 @@ def _detection(
         ),
         warm=None if models is None else models.warm.get(s.key),
         last_score=_float(score, "score"),
-        last_kind=None if score is None else str(score.fields.get("kind", "")),
+        # A score point without ``kind`` is a normal one (stream.detect.scorepoints).
+        last_kind=None if score is None else str(score.fields.get("kind", "none")),
         last_scored=None if score is None else datetime_from_ns(score.ts_ns),
         anomalous=anomalous,
         active_fault=str(fault.fields.get("kind", "")) if active and fault else None,

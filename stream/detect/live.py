@@ -12,10 +12,12 @@ it interrupts the sensor, so the pause is not a dropout and the first valid read
 re-anchors the forecast.
 
 **Output** (measurement ``anomaly_scores``, tags ``plant``, ``stack``, ``sensor``): fields
-``score`` (anomaly likelihood in [0, 1]), ``is_anomaly``, ``kind`` (the component that
-scored, ``none`` when normal), ``drift``, ``warm`` (the statistical scores are calibrated) and
-``model_version``. A silent sensor gets a ``dropout`` score at the steps of its group. Changes
-become :class:`~stream.detect.events.DetectionEvent` s (stored and passed to ``on_event``).
+``score`` (anomaly likelihood in [0, 1]) and ``is_anomaly`` on every point; ``kind`` (the
+component that scored, ``none`` when normal), ``drift``, ``warm`` (the statistical scores are
+calibrated) and ``model_version`` where they change, on flagged points and at least once a
+minute (:mod:`stream.detect.scorepoints`). A silent sensor gets a ``dropout`` score at the
+steps of its group. Changes become :class:`~stream.detect.events.DetectionEvent` s (stored
+and passed to ``on_event``).
 
 **State**: the detectors are checkpointed to ``state_path`` every ``checkpoint_s`` seconds and
 on :meth:`LiveDetection.close`. :meth:`LiveDetection.start` restores them and replays from
@@ -47,11 +49,12 @@ from stream.detect.filter import AnomalyFilter
 from stream.detect.pipeline import SensorDetector, StackDetector
 from stream.detect.protocol import Kind, Score
 from stream.detect.rules import FaultRules
+from stream.detect.scorepoints import ScoreFields
 from stream.model import NS_PER_S, Reading, Status
 from stream.plant import PlantConfig, Quantity, StackConfig
 from stream.schema import READINGS, reading_from_last
 from stream.statefile import StateFileError, load_state, save_state
-from stream.storage.base import FieldValue, Point, Store
+from stream.storage.base import Point, Store
 
 log = structlog.get_logger(__name__)
 
@@ -212,6 +215,7 @@ class LiveDetection:
         """Readings not scored because their step was already scored."""
         self._stacks: dict[tuple[str, str], _StackState] = {}
         self._tags: dict[tuple[str, str, tuple[str, ...]], list[dict[str, str]]] = {}
+        self._fields = ScoreFields()  # keyed by the sensor's tags mapping (kept for good)
         for plant_id, plant in config.plants.items():
             for stack_id, stack in plant.stacks.items():
                 if stack.detection.enabled and watched_sensors(stack):
@@ -346,7 +350,8 @@ class LiveDetection:
                 continue
             if sid not in values and s.kind is not Kind.DROPOUT:
                 continue
-            points.append(Point(SCORES, sensor_tags, score_fields(s, detector.warm, version), ts))
+            fields = self._fields(id(sensor_tags), s, detector.warm, version, ts)
+            points.append(Point(SCORES, sensor_tags, fields, ts))
         events: list[DetectionEvent] = []
         _track(step, state, events)
         for event in events:
@@ -366,21 +371,6 @@ class LiveDetection:
                 {"plant": step.plant, "stack": step.stack, "sensor": sid} for sid in group.sensors
             ]
         return tags
-
-
-_KIND_VALUES = {kind: kind.value for kind in Kind}  # a dict lookup, not the enum's property
-
-
-def score_fields(s: Score, warm: bool, version: str) -> dict[str, FieldValue]:
-    """The fields of a sensor's ``anomaly_scores`` point (see the README's InfluxDB schema)."""
-    return {
-        "score": s.score,
-        "is_anomaly": s.is_anomaly,
-        "kind": _KIND_VALUES[s.kind],
-        "drift": s.drift,
-        "warm": warm,
-        "model_version": version,
-    }
 
 
 def _track(step: _Step, state: _StackState, events: list[DetectionEvent] | None) -> None:

@@ -17,7 +17,7 @@ from stream.detect.live import SCORES, LiveDetection, model_version
 from stream.model import NS_PER_S, Reading, Status
 from stream.plant import PlantConfig
 from stream.schema import reading_to_point
-from stream.storage.base import Point
+from stream.storage.base import FieldValue, Point
 from stream.storage.sqlite import SqliteStore
 
 DEMO = Path(__file__).parents[2] / "simulators" / "demo_plant.yaml"
@@ -62,17 +62,29 @@ async def feed(
 
 
 def scores(points: list[Point]) -> list[tuple[int, str, float, bool, str]]:
-    return [
-        (
-            p.ts_ns,
-            p.tags["sensor"],
-            float(p.fields["score"]),
-            bool(p.fields["warm"]),
-            str(p.fields["kind"]),
-        )
-        for p in points
-        if p.measurement == SCORES
-    ]
+    """(time, sensor, score, warm, kind) of each score point, as a reader sees them: a point
+    without the state fields has those of the sensor's last point that had them."""
+    out = []
+    for p in expand(points):
+        f = p.fields
+        out.append((p.ts_ns, p.tags["sensor"], float(f["score"]), bool(f["warm"]), str(f["kind"])))
+    return out
+
+
+def expand(points: list[Point]) -> list[Point]:
+    """The score points with every field (see ``stream.detect.scorepoints``)."""
+    state: dict[str, dict[str, FieldValue]] = {}
+    out = []
+    for p in points:
+        if p.measurement != SCORES:
+            continue
+        sensor = p.tags["sensor"]
+        if "kind" in p.fields:
+            state[sensor] = {k: v for k, v in p.fields.items() if k in ("warm", "model_version")}
+        else:
+            assert p.fields["is_anomaly"] is False, p
+        out.append(p._replace(fields={"kind": "none", "drift": False, **state[sensor], **p.fields}))
+    return out
 
 
 async def test_every_valid_reading_gets_a_score_with_the_model_version(
@@ -82,7 +94,7 @@ async def test_every_valid_reading_gets_a_score_with_the_model_version(
     readings = simulate(cfg, 200)
     live = LiveDetection(cfg, store)
     points = await feed(store, live, readings)
-    scored = [p for p in points if p.measurement == SCORES]
+    scored = expand(points)
     assert len(scored) == len(readings)
     version = model_version(cfg.plants["demo"].stacks["gt1"])
     assert {p.fields["model_version"] for p in scored} == {version}
