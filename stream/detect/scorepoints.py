@@ -41,6 +41,7 @@ REPEAT_NS = 60 * NS_PER_S
 """The state fields repeat at least once a minute of data time per sensor, so a dashboard's
 ``last()`` over a range of a minute or more finds them."""
 _KIND_VALUES = {kind: kind.value for kind in Kind}  # a dict lookup, not the enum's property
+_NONE = Kind.NONE  # a module global: the enum's class attribute costs ~70 ns on Python 3.11
 
 
 class ScoreFields:
@@ -55,7 +56,7 @@ class ScoreFields:
     def __call__(
         self, key: Hashable, s: Score, warm: bool, version: str, ts_ns: int
     ) -> dict[str, FieldValue]:
-        flagged = s.is_anomaly or s.drift or s.kind is not Kind.NONE
+        flagged = s.is_anomaly or s.drift or s.kind is not _NONE
         last = self._last.get(key)
         # An entry means the sensor's last point was not flagged and carried (or implied)
         # this state: kind none, no drift, the same warm-up and version.
