@@ -20,9 +20,11 @@ from bench import (
     result_document,
     write_result,
 )
+from stackwatch.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
+    configure_logging("WARNING")  # the benchmarks' own progress goes to stderr
     registry = load_benchmarks()
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (default: all)")

@@ -19,18 +19,26 @@ sustains against it, measured in one run on one broker with the same payloads.
    granularity would show. CPU % is process CPU time over that wall time (100 % = one core;
    the service's includes its collector process), RSS the peak (the service's: the sum of
    both processes' peaks); ``publisher`` is the feeding publisher's own rate (a stage near it
-   is publisher-bound).
+   is publisher-bound). Detection in these runs starts from **warm models**: a checkpoint
+   of the plant's models after their warm-up (:mod:`bench.warmstate`, built once in this
+   process), whose time line the runs' readings continue. A plant runs warm nearly all the
+   time, and warm models cost more per reading (the consistency model and the calibrated
+   likelihoods only score once warm), so a run from cold models would measure the cheaper
+   regime.
 3. **Latency**: the whole service in one process (:mod:`bench.e2e_worker` ``service``) fed
    by :class:`~bench.mqttload.PacedPublisher` at 25 %, 50 % and 90 % of the service's
-   measured rate; ``ts`` is the publisher's wall clock, so publish → stored and publish →
-   scored are write time − ``ts``; publish → alert is a rate-of-change fault (a NOx jump)
-   until its notification arrives on the MQTT alert topic (the alert flush interval, 1 s by
-   default, is part of it).
+   measured rate, from warm models; ``ts`` is the publisher's wall clock less a fixed
+   offset that continues the warm models' time line, so publish → stored and publish →
+   scored are write time − (``ts`` + offset); publish → alert is a rate-of-change fault (a
+   NOx jump) until its notification arrives on the MQTT alert topic (the alert flush
+   interval, 1 s by default, is part of it).
 4. **Scale**: ``+compliance`` with 100, 1 000 and 10 000 sensors: throughput at full speed
    (and its peak RSS, which includes the backlog the collector holds), then a run paced at
    half that rate for memory: peak RSS, RSS per added sensor (slope from the smallest plant)
-   and the detection checkpoint size per sensor. Models there have seen ``scale_steps``
-   readings per sensor (cold); raise it for warm ones.
+   and the detection checkpoint size per sensor. These runs start from cold models (a warm
+   checkpoint of 10 000 sensors would take minutes to build), so their rates are not
+   comparable with the stage rates; the paced runs' models have seen ``scale_steps``
+   readings per sensor.
 5. **Batched**: the service with 50 readings per message.
 
 The plant is generated (:mod:`bench.plantgen`): 8 analysers per stack, 10 stacks per plant,
@@ -51,6 +59,7 @@ import contextlib
 import functools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -79,6 +88,7 @@ from bench.mqttload import (
 from bench.plantgen import GeneratedPlant, alerts_yaml, generate_plant
 from bench.pyspy import profiled, pyspy_executable
 from bench.storelimit import influx_limit, write_bodies
+from bench.warmstate import warm_checkpoint
 from stackwatch.settings import ServiceSettings
 from tests.servers import InfluxServer, MosquittoServer, free_port, influxdb, mosquitto
 
@@ -201,6 +211,13 @@ class Harness:
         self.sizes = sizes
         self._runs = 0
         self._plants: dict[int, tuple[GeneratedPlant, Path]] = {}
+        self._warm: dict[int, Path] = {}
+        # The warm runs' readings start here, right after their models' warm-up data; every
+        # run has its own database, so all can replay the same stretch of time. It ends
+        # about now: the longest run's steps back from the start of the benchmark.
+        longest = max(sizes.readings, sizes.service_readings, sizes.batch_readings)
+        steps = -(-longest // sizes.sensors) + 50
+        self._warm_start_ms = (time.time_ns() // 1_000_000 // STEP_MS - steps) * STEP_MS
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -239,10 +256,30 @@ class Harness:
             **extra,
         }
 
-    def _messages(self, n_sensors: int, prefix: str, readings: int, per_message: int) -> Path:
+    def warm_models(self, n_sensors: int, path: Path) -> None:
+        """Put the checkpoint of warm detection models of the ``n_sensors`` plant at ``path``
+        (:mod:`bench.warmstate`; built once per plant), for readings from the warm start."""
+        built = self._warm.get(n_sensors)
+        if built is None:
+            plant, config = self.plant(n_sensors)
+            built = self.tmp / f"warm-{n_sensors}.state"
+            warm = warm_checkpoint(
+                plant, config, built, end_ms=self._warm_start_ms, step_ms=STEP_MS
+            )
+            if warm < n_sensors:
+                raise RuntimeError(f"only {warm} of {n_sensors} sensors warm after the warm-up")
+            self._warm[n_sensors] = built
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(built, path)
+
+    def _messages(
+        self, n_sensors: int, prefix: str, readings: int, per_message: int, *, warm: bool
+    ) -> Path:
+        """The run's messages: from the warm start (after the warm models' data), or cold,
+        ending now."""
         plant, _ = self.plant(n_sensors)
         steps = -(-readings // n_sensors) + per_message
-        start_ms = (time.time_ns() // 1_000_000) - steps * STEP_MS
+        start_ms = self._warm_start_ms if warm else (time.time_ns() // 1_000_000) - steps * STEP_MS
         msgs = sensor_messages(
             plant, prefix, readings=readings, start_ms=start_ms, per_message=per_message
         )
@@ -308,16 +345,27 @@ class Harness:
     # -- 2. stages -----------------------------------------------------------------------
 
     def stage(
-        self, stage: str, n_sensors: int, readings: int, paced: float | None = None
+        self,
+        stage: str,
+        n_sensors: int,
+        readings: int,
+        paced: float | None = None,
+        *,
+        warm: bool = False,
     ) -> StageRun:
         """One :mod:`bench.e2e_worker` stage fed at full speed, or at ``paced`` readings/s
-        (whole time steps of every sensor: ``readings`` is rounded up to them)."""
+        (whole time steps of every sensor: ``readings`` is rounded up to them); with
+        ``warm`` (full speed only), detection starts from warm models."""
         workdir, run = self._workdir(stage)
         plant, config = self.plant(n_sensors)
         env = self.env(run, config, workdir)
         prefix = env["STACKWATCH_MQTT_TOPIC_PREFIX"]
+        if warm:
+            if paced is not None:
+                raise ValueError("a paced run publishes live: its models cannot be pre-warmed")
+            self.warm_models(n_sensors, workdir / "detection.state")
         if paced is None:
-            messages = self._messages(n_sensors, prefix, readings, 1)
+            messages = self._messages(n_sensors, prefix, readings, 1, warm=warm)
             expected = sum(1 for _ in messages.open("rb"))
         else:
             expected = -(-readings // n_sensors) * n_sensors
@@ -365,7 +413,8 @@ class Harness:
         _, config = self.plant(n_sensors)
         env = self.env(run, config, workdir)
         prefix = env["STACKWATCH_MQTT_TOPIC_PREFIX"]
-        messages = self._messages(n_sensors, prefix, readings, per_message)
+        self.warm_models(n_sensors, workdir / "data" / "models" / "detection.state")
+        messages = self._messages(n_sensors, prefix, readings, per_message, warm=True)
         expected = sum(1 for _ in messages.open("rb")) * per_message
         port = int(env["STACKWATCH_API_PORT"])
         args = [sys.executable, "-m", "stackwatch.cli", "run"]
@@ -458,10 +507,14 @@ class Harness:
         port = int(env["STACKWATCH_API_PORT"])
         args = [sys.executable, "-m", "bench.e2e_worker", "service", "0", str(workdir)]
         phases: list[tuple[float, int, int, int]] = []  # rate, first ts, last ts, injections
+        self.warm_models(s.sensors, workdir / "data" / "models" / "detection.state")
         with self._process(args, env, workdir) as proc:
             self._healthy(proc, port, workdir)
             listener = AlertListener(self.broker.port, prefix)
-            publisher = PacedPublisher(self.broker.port, plant, prefix)
+            # Live readings continue the warm models' time line: data time is the wall clock
+            # less this offset (latencies add it back).
+            offset = time.time_ns() - self._warm_start_ms * 1_000_000
+            publisher = PacedPublisher(self.broker.port, plant, prefix, data_offset_ns=offset)
             try:
                 publisher.run(max_rate * fractions[0], s.latency_s / 2)  # warm-up, not counted
                 for fraction in fractions:
@@ -487,7 +540,7 @@ class Harness:
             for kind in ("stored", "scored"):
                 ts, at = data[f"{kind}_ts"], data[f"{kind}_at"]
                 mask = (ts >= first) & (ts <= last)
-                row += _percentiles_ms(at[mask] - ts[mask])
+                row += _percentiles_ms(at[mask] - (ts[mask] + offset))
             end = phases[k + 1][3] if k + 1 < len(phases) else len(publisher.injections)
             alert_ns = [
                 fired[key] - i.published_ns
@@ -555,9 +608,8 @@ def run(options: BenchOptions) -> BenchResult:
                 Metric("paho_vs_c_limit", py / c, "x"),
                 Metric("influxdb_limit", store, "readings/s"),
             ]
-            runs: dict[str, StageRun] = {}
             for stage in ("collector", "detection", "compliance", "storage"):
-                r = runs[stage] = h.stage(stage, s.sensors, s.readings)
+                r = h.stage(stage, s.sensors, s.readings, warm=stage != "collector")
                 log(f"{stage}: {r.rate:,.0f} readings/s, {r.cpu_pct:.0f} % CPU")
                 metrics += _stage_metrics(stage, r, c)
             svc = h.service(s.sensors, s.service_readings)
@@ -603,10 +655,7 @@ def run(options: BenchOptions) -> BenchResult:
             memory: list[tuple[int, StageRun]] = []
             for n in s.scale:
                 readings = max(s.readings, n * s.scale_steps)
-                if n == s.sensors and readings == s.readings:
-                    r = runs["compliance"]  # the same run
-                else:
-                    r = h.stage("compliance", n, readings)
+                r = h.stage("compliance", n, readings)  # cold, as the paced run that follows
                 m = h.stage("compliance", n, n * s.scale_steps, paced=r.rate / 2)
                 memory.append((n, m))
                 log(

@@ -390,7 +390,9 @@ class Injection:
 @dataclass
 class PacedPublisher:
     """Publishes the plant's readings at ``rate`` readings/s, one stack's time step at a time,
-    with ``ts`` = the wall clock (float epoch ms) at the start of the step.
+    with ``ts`` = the wall clock (float epoch ms) at the start of the step, less
+    ``data_offset_ns`` (so the readings can continue a time line that ended earlier, e.g.
+    that of pre-warmed models; the publish time of a reading is its ``ts`` plus the offset).
 
     A fault is a NOx analyser jumping between :data:`FAULT_VALUE` and its level at every step
     for ``fault_s`` seconds. It must outlast the alert flush interval: the detector clears a
@@ -403,6 +405,7 @@ class PacedPublisher:
     prefix: str
     seed: int = 0
     fault_s: float = 2.0
+    data_offset_ns: int = 0
     injections: list[Injection] = field(default_factory=list)
     published: int = 0
 
@@ -433,7 +436,7 @@ class PacedPublisher:
         """Publish for ``seconds`` (or until ``limit`` readings) at ``rate``; start ``faults``
         NOx faults spread over the phase, each on a stack not used for one before (at that
         stack's first time step once the fault is due; it may run on into the next phase).
-        Returns the phase's (first, last) ``ts`` in ns."""
+        Returns the phase's (first, last) ``ts`` in ns (data time: less the offset)."""
         if faults > self._faults_left:
             raise ValueError(
                 f"{faults} faults asked for, but only {self._faults_left} of the plant's "
@@ -444,7 +447,8 @@ class PacedPublisher:
         fault_at = [seconds * (k + 1) / (faults + 1) for k in range(faults)]
         target: int | None = None  # the stack of the fault that is due
         sent = 0
-        first_ns = last_ns = time.time_ns()
+        offset = self.data_offset_ns
+        first_ns = last_ns = time.time_ns() - offset
         for index in self._stack_order():
             elapsed = time.perf_counter() - start
             if elapsed >= seconds or (limit is not None and sent >= limit):
@@ -455,8 +459,8 @@ class PacedPublisher:
             if target is None and fault_at and time.perf_counter() - start >= fault_at[0]:
                 target = next(self._fault_stacks)
             now_ns = time.time_ns()
-            last_ns = now_ns
-            ts_ms = now_ns / 1e6
+            last_ns = now_ns - offset
+            ts_ms = last_ns / 1e6
             burst: list[Message] = []
             stack = self._stacks[index]
             if index == target:

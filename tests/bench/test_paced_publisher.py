@@ -8,6 +8,7 @@ jumping for ``fault_s``, so that it outlasts the alert flush interval at any rat
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import orjson
@@ -62,3 +63,40 @@ def test_faults_land_on_distinct_sensors_across_phases(mosquitto_server: Mosquit
     assert all(sensor == "nox" for _, _, sensor in injected)
     assert sorted(jumps) == sorted(i.sensor.topic(prefix) for i in publisher.injections)
     assert min(jumps.values()) >= 2  # jumping on after the first: one fault, not one reading
+
+
+def test_data_offset_moves_the_readings_time_line(mosquitto_server: MosquittoServer) -> None:
+    """With an offset, ``ts`` is the publish time less the offset (so live readings can
+    continue the time line of pre-warmed models), and the phase bounds are in data time."""
+    prefix = f"sw{uuid.uuid4().hex[:10]}"
+    plant = generate_plant(8)
+    stamps: list[float] = []
+    got, subscribed = threading.Event(), threading.Event()
+
+    def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        stamps.append(orjson.loads(msg.payload)["ts"])
+        if len(stamps) == 40:
+            got.set()
+
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{prefix}")
+    sub.on_message = on_message
+    sub.on_subscribe = lambda *_: subscribed.set()
+    sub.connect("127.0.0.1", mosquitto_server.port)
+    sub.subscribe(f"{prefix}/#", qos=1)
+    sub.loop_start()
+    assert subscribed.wait(10)
+    offset = 3_600 * 10**9
+    publisher = PacedPublisher(mosquitto_server.port, plant, prefix, data_offset_ns=offset)
+    try:
+        before = time.time_ns()
+        first, last = publisher.run(1_000, float("inf"), limit=40)
+        after = time.time_ns()
+    finally:
+        publisher.close()
+    try:
+        assert got.wait(10)
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+    assert before - offset <= first <= last <= after - offset
+    assert all(first <= ts * 1e6 <= last + 1e3 for ts in stamps)  # float ms: within a µs
