@@ -140,7 +140,8 @@ class _Step:
     stack: str
     ts: int
     values: dict[str, float]
-    result: Score
+    scores: dict[str, Score]
+    """Each sensor's score, by name."""
 
 
 @dataclass
@@ -231,7 +232,7 @@ class LiveDetection:
     def _index(self) -> None:
         """Map each watched sensor to its group (after building or restoring the stacks)."""
         self._sensor_group = {
-            (key, sid): group
+            (*key, sid): group
             for key, state in self._stacks.items()
             for group in state.groups
             for sid in group.sensors
@@ -243,7 +244,7 @@ class LiveDetection:
 
     def warm(self, plant: str, stack: str, sensor: str) -> bool:
         """Whether the sensor's statistical score is past its warm-up."""
-        group = self._sensor_group[((plant, stack), sensor)]
+        group = self._sensor_group[(plant, stack, sensor)]
         return group.detector.detectors[group.sensors.index(sensor)].warm
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -309,22 +310,27 @@ class LiveDetection:
 
     def _process(self, readings: Sequence[Reading], *, emit: bool) -> list[Point]:
         touched: dict[int, tuple[str, str, _Group]] = {}
+        groups = self._sensor_group
         for r in readings:
-            key = (r.plant, r.stack)
-            group = self._sensor_group.get((key, r.sensor))
+            group = groups.get((r.plant, r.stack, r.sensor))
             if group is None:
                 continue
-            waiting = group.pending.get(r.ts_ns)
-            if (group.last_ts is not None and r.ts_ns <= group.last_ts) or (
-                waiting is not None and r.sensor in waiting
+            ts, sensor = r.ts_ns, r.sensor
+            waiting = group.pending.get(ts)
+            if (group.last_ts is not None and ts <= group.last_ts) or (
+                waiting is not None and sensor in waiting
             ):
                 if emit:  # a replay overlaps the restored state on purpose
                     self.late += 1
                     metrics.DETECTION_LATE.inc()
                 continue
-            group.pending.setdefault(r.ts_ns, {})[r.sensor] = r
-            group.newest = max(group.newest, r.ts_ns)
-            touched[id(group)] = (r.plant, r.stack, group)
+            if waiting is None:
+                group.pending[ts] = {sensor: r}
+            else:
+                waiting[sensor] = r
+            group.newest = max(group.newest, ts)
+            if id(group) not in touched:
+                touched[id(group)] = (r.plant, r.stack, group)
         points: list[Point] = []
         for plant, stack, group in touched.values():
             state = self._stacks[(plant, stack)]
@@ -335,7 +341,7 @@ class LiveDetection:
                         values[r.sensor] = r.value
                     else:
                         group.detector.detectors[group.sensors.index(r.sensor)].interrupt(ts)
-                step = _Step(plant, stack, ts, values, group.detector.update(ts, values))
+                step = _Step(plant, stack, ts, values, group.detector.update_sensors(ts, values))
                 if emit:
                     points += self._emit(step, state, group)
                 else:
@@ -344,7 +350,7 @@ class LiveDetection:
 
     def _emit(self, step: _Step, state: _StackState, group: _Group) -> list[Point]:
         points: list[Point] = []
-        scores, values, ts = step.result.sensors, step.values, step.ts
+        scores, values, ts = step.scores, step.values, step.ts
         detectors, version = group.detector.detectors, state.version
         for sensor_tags, sid, detector in zip(
             self._group_tags(step, group), group.sensors, detectors, strict=True
@@ -396,10 +402,12 @@ def _track(step: _Step, state: _StackState, events: list[DetectionEvent] | None)
                 )
             )
 
-    for sid, s in step.result.sensors.items():
+    for sid, s in step.scores.items():
         if sid not in step.values and s.kind is not _DROPOUT:
             continue
-        fault = state.faults.setdefault(sid, _Fault())
+        fault = state.faults.get(sid)
+        if fault is None:  # not setdefault: that would build a _Fault for every reading
+            fault = state.faults[sid] = _Fault()
         if s.kind in RULE_KINDS:
             fault.clean = 0
             if fault.kind is None:

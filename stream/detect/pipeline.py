@@ -289,6 +289,11 @@ class StackDetector:
 
     def update(self, ts_ns: int, values: Mapping[str, float]) -> Score:
         """Score one time step of the stack (see the class docstring)."""
+        return self._combine(self.update_sensors(ts_ns, values))
+
+    def update_sensors(self, ts_ns: int, values: Mapping[str, float]) -> dict[str, Score]:
+        """:meth:`update` without the stack's verdict: each sensor's own score, by name (what
+        live detection stores, one point per sensor)."""
         if self._last_ts is not None and ts_ns < self._last_ts:
             raise ValueError(f"time step at {ts_ns} ns is older than the last one")
         self._last_ts = ts_ns
@@ -320,7 +325,7 @@ class StackDetector:
                 self._reanchor(model, i)
         if model is not None and calm and complete:
             model.learn_vector(np.array(readings))
-        return self._combine(scores)
+        return scores
 
     def _reanchor(self, model: StackConsistency, index: int) -> None:
         """Sensor ``index`` really moved: shift its mean by the CUSUM's estimate of the move,
