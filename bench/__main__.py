@@ -24,7 +24,7 @@ from stackwatch.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_logging("WARNING")  # the benchmarks' own progress goes to stderr
+    configure_logging("ERROR")  # expected warnings (a backtest's compliance events) are noise here
     registry = load_benchmarks()
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (default: all)")
