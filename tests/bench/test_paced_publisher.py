@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -20,12 +22,32 @@ from bench.mqttload import PacedPublisher
 from bench.plantgen import FAULT_VALUE, generate_plant
 from tests.servers import MosquittoServer
 
+OnMessage = Callable[[mqtt.Client, object, mqtt.MQTTMessage], None]
+
+
+@contextmanager
+def subscribed(port: int, prefix: str, on_message: OnMessage) -> Iterator[None]:
+    """A QoS 1 subscriber to ``prefix/#`` calling ``on_message``, subscribed on entry."""
+    done = threading.Event()
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{prefix}")
+    sub.on_message = on_message
+    sub.on_subscribe = lambda *_: done.set()
+    sub.connect("127.0.0.1", port)
+    sub.subscribe(f"{prefix}/#", qos=1)
+    sub.loop_start()
+    try:
+        assert done.wait(10)
+        yield
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+
 
 def test_faults_land_on_distinct_sensors_across_phases(mosquitto_server: MosquittoServer) -> None:
     prefix = f"sw{uuid.uuid4().hex[:10]}"
     plant = generate_plant(8 * 3 + 1)  # three full stacks and one with only O2 (no NOx)
     jumps: dict[str, int] = {}
-    got_all, subscribed = threading.Event(), threading.Event()
+    got_all = threading.Event()
 
     def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         if orjson.loads(msg.payload)["value"] == FAULT_VALUE:
@@ -33,29 +55,19 @@ def test_faults_land_on_distinct_sensors_across_phases(mosquitto_server: Mosquit
             if len(jumps) == 3 and min(jumps.values()) >= 2:
                 got_all.set()
 
-    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{prefix}")
-    sub.on_message = on_message
-    sub.on_subscribe = lambda *_: subscribed.set()
-    sub.connect("127.0.0.1", mosquitto_server.port)
-    sub.subscribe(f"{prefix}/#", qos=1)
-    sub.loop_start()
-    assert subscribed.wait(10)
-    publisher = PacedPublisher(mosquitto_server.port, plant, prefix, fault_s=0.2)
-    try:
-        # Identical phases: the faults fall at the same point of the stack rotation each time.
-        publisher.run(2_000, 0.3, faults=1)
-        publisher.run(2_000, 0.3, faults=1)
-        publisher.run(2_000, 0.3, faults=1)
-        publisher.run(2_000, 0.3)  # the last fault jumps on into this phase
-        with pytest.raises(ValueError, match="only 0 of the plant's 4 stacks"):
+    with subscribed(mosquitto_server.port, prefix, on_message):
+        publisher = PacedPublisher(mosquitto_server.port, plant, prefix, fault_s=0.2)
+        try:
+            # Identical phases: the faults fall at the same point of the stack rotation each time.
             publisher.run(2_000, 0.3, faults=1)
-    finally:
-        publisher.close()
-    try:
+            publisher.run(2_000, 0.3, faults=1)
+            publisher.run(2_000, 0.3, faults=1)
+            publisher.run(2_000, 0.3)  # the last fault jumps on into this phase
+            with pytest.raises(ValueError, match="only 0 of the plant's 4 stacks"):
+                publisher.run(2_000, 0.3, faults=1)
+        finally:
+            publisher.close()
         assert got_all.wait(10)
-    finally:
-        sub.loop_stop()
-        sub.disconnect()
 
     injected = [(i.sensor.plant, i.sensor.stack, i.sensor.sensor) for i in publisher.injections]
     assert len(injected) == 3
@@ -71,32 +83,22 @@ def test_data_offset_moves_the_readings_time_line(mosquitto_server: MosquittoSer
     prefix = f"sw{uuid.uuid4().hex[:10]}"
     plant = generate_plant(8)
     stamps: list[float] = []
-    got, subscribed = threading.Event(), threading.Event()
+    got = threading.Event()
 
     def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         stamps.append(orjson.loads(msg.payload)["ts"])
         if len(stamps) == 40:
             got.set()
 
-    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{prefix}")
-    sub.on_message = on_message
-    sub.on_subscribe = lambda *_: subscribed.set()
-    sub.connect("127.0.0.1", mosquitto_server.port)
-    sub.subscribe(f"{prefix}/#", qos=1)
-    sub.loop_start()
-    assert subscribed.wait(10)
     offset = 3_600 * 10**9
-    publisher = PacedPublisher(mosquitto_server.port, plant, prefix, data_offset_ns=offset)
-    try:
-        before = time.time_ns()
-        first, last = publisher.run(1_000, float("inf"), limit=40)
-        after = time.time_ns()
-    finally:
-        publisher.close()
-    try:
+    with subscribed(mosquitto_server.port, prefix, on_message):
+        publisher = PacedPublisher(mosquitto_server.port, plant, prefix, data_offset_ns=offset)
+        try:
+            before = time.time_ns()
+            first, last = publisher.run(1_000, float("inf"), limit=40)
+            after = time.time_ns()
+        finally:
+            publisher.close()
         assert got.wait(10)
-    finally:
-        sub.loop_stop()
-        sub.disconnect()
     assert before - offset <= first <= last <= after - offset
     assert all(first <= ts * 1e6 <= last + 1e3 for ts in stamps)  # float ms: within a µs

@@ -14,26 +14,20 @@ names = st.text(min_size=1, max_size=8)
 
 
 @given(
-    names,
-    names,
-    names,
-    st.integers(0, 2**62),
-    st.floats(allow_nan=False),
-    names,
-    names,
-    st.sampled_from(Status),
+    st.tuples(
+        names,
+        names,
+        names,
+        st.integers(0, 2**62),
+        st.floats(allow_nan=False),
+        names,
+        names,
+        st.sampled_from(Status),
+    )
 )
 def test_new_reading_is_the_constructors_reading(
-    plant: str,
-    stack: str,
-    sensor: str,
-    ts_ns: int,
-    value: float,
-    quantity: str,
-    unit: str,
-    status: Status,
+    args: tuple[str, str, str, int, float, str, str, Status],
 ) -> None:
-    args = (plant, stack, sensor, ts_ns, value, quantity, unit, status)
     fast, slow = new_reading(*args), Reading(*args)
     assert fast == slow and hash(fast) == hash(slow)
     assert dataclasses.astuple(fast) == args
