@@ -11,7 +11,7 @@ from stream.detect.scorepoints import ScoreFields
 from stream.storage.base import FieldValue
 
 STATE = ("kind", "drift", "warm", "model_version")
-REPEAT = 10
+REPEAT = 4
 
 
 def full(s: Score, warm: bool, version: str) -> dict[str, FieldValue]:
@@ -27,21 +27,17 @@ def full(s: Score, warm: bool, version: str) -> dict[str, FieldValue]:
 
 
 def scores() -> st.SearchStrategy[Score]:
-    normal = st.builds(Score, st.floats(0, 0.99), st.just(False))
-    flagged = st.builds(
-        Score,
-        st.just(1.0),
-        st.just(True),
-        st.sampled_from([k for k in Kind if k is not Kind.NONE]),
-        st.booleans(),
-    )
+    normal = st.floats(0, 0.99).map(lambda score: Score(score, False))
+    flagged = st.tuples(
+        st.sampled_from([k for k in Kind if k is not Kind.NONE]), st.booleans()
+    ).map(lambda kd: Score(1.0, True, kd[0], kd[1]))
     return st.one_of(normal, normal, normal, flagged)
 
 
 steps = st.lists(
     st.tuples(
         st.sampled_from(["nox", "co"]),
-        st.integers(0, 4),  # time since the sensor's previous point
+        st.integers(0, 2),  # time since the sensor's previous point
         scores(),
         st.booleans(),
         st.sampled_from(["det1-a", "det1-b"]),
@@ -93,3 +89,11 @@ def test_sensors_are_independent() -> None:
     assert "kind" in fields("co", Score(0.1, False), True, "det1-a", 0)  # its own first point
     assert "kind" not in fields("nox", Score(0.1, False), True, "det1-a", 1)
     assert "kind" in fields("co", Score(0.1, False), False, "det1-a", 1)  # warm changed
+
+
+def test_the_state_repeats_exactly_every_repeat_ns() -> None:
+    fields = ScoreFields(repeat_ns=60)
+    full_at = [
+        ts for ts in range(0, 181, 10) if "kind" in fields("nox", Score(0.1, False), True, "v", ts)
+    ]
+    assert full_at == [0, 60, 120, 180]
