@@ -87,7 +87,11 @@ class _Day:
     chunks: dict[SensorKey, list[SensorSeries]] = field(default_factory=dict)
     # Live readings since the last compaction, as plain columns: appending to lists costs far
     # less per reading than a small array per sensor and batch.
-    pending: dict[SensorKey, tuple[list[int], list[float], list[int]]] = field(default_factory=dict)
+    # Keyed by plain (plant, stack, sensor) tuples: they hash and compare as the SensorKey
+    # ``_flush`` makes of them, and build without a Python call (``Reading.key`` is one).
+    pending: dict[tuple[str, str, str], tuple[list[int], list[float], list[int]]] = field(
+        default_factory=dict
+    )
     evaluated_to_ns: int | None = None  # the "now" of the last evaluation
     notified: set[tuple[str, ...]] = field(default_factory=set)  # events already handed on
     # Readings of the engine's inputs before ``settled_to_ns`` are held only as totals, per
@@ -122,19 +126,20 @@ class _Day:
 
     def add(self, r: Reading) -> None:
         """One live reading (in the columns :meth:`series` turns into arrays)."""
-        columns = self.pending.get(r.key)
+        key = (r.plant, r.stack, r.sensor)
+        columns = self.pending.get(key)
         if columns is None:
-            columns = self.pending[r.key] = ([], [], [])
+            columns = self.pending[key] = ([], [], [])
         columns[0].append(r.ts_ns)
         columns[1].append(r.value)
         columns[2].append(STATUS_CODE[r.status])
         if len(columns[0]) >= _PENDING_MAX:  # Python objects cost ~5x the array bytes
-            self._flush(r.key)
+            self._flush(key)
 
-    def _flush(self, key: SensorKey) -> None:
+    def _flush(self, key: tuple[str, str, str]) -> None:
         ts, values, status = self.pending.pop(key)
         self.append(
-            key,
+            SensorKey(*key),
             SensorSeries(
                 np.asarray(ts, np.int64),
                 np.asarray(values, np.float64),
@@ -234,6 +239,16 @@ class LiveCompliance:
             self._modes[pid] = {
                 (k, mode) for k, v in limited.items() if (mode := v.peripheral("mode"))
             }
+        # Per plant: the analyser of each zero/span check channel, by (stack, sensor).
+        self._checks: dict[str, dict[tuple[str, str], str]] = {
+            pid: {
+                (stack_id, sid): sensor.check.analyser
+                for stack_id, stack in config.plants[pid].stacks.items()
+                for sid, sensor in stack.sensors.items()
+                if sensor.check is not None
+            }
+            for pid in self._plants
+        }
 
     def held_readings(self) -> int:
         """Readings held in memory now (the rest of the open days is held as totals)."""
@@ -248,9 +263,13 @@ class LiveCompliance:
         """Take newly stored readings; return the compliance points to store."""
         points: list[Point] = []
         by_plant: dict[str, list[Reading]] = {}
+        plants = self._plants
         for r in readings:
-            if r.plant in self._plants:
-                by_plant.setdefault(r.plant, []).append(r)
+            batch = by_plant.get(r.plant)
+            if batch is not None:
+                batch.append(r)
+            elif r.plant in plants:  # not setdefault: a list per reading
+                by_plant[r.plant] = [r]
         for plant_id, batch in by_plant.items():
             points += await self._add_plant(plant_id, self._plants[plant_id], batch)
         return points
@@ -354,13 +373,15 @@ class LiveCompliance:
     async def _qal3(self, plant_id: str, plant: _Plant, batch: list[Reading]) -> list[Point]:
         """Re-run the control charts of each analyser that got a check in ``batch`` over its
         whole recent check history (CUSUM state spans months; checks are sparse)."""
-        stacks = self._config.plants[plant_id].stacks
+        checks = self._checks[plant_id]
         newest: dict[tuple[str, str], int] = {}
-        for r in batch:
-            check = stacks[r.stack].sensors[r.sensor].check
-            if check is not None:
-                key = (r.stack, check.analyser)
-                newest[key] = max(newest.get(key, r.ts_ns), r.ts_ns)
+        if checks:  # most plants have no check channels: no look at each reading
+            for r in batch:
+                analyser = checks.get((r.stack, r.sensor))
+                if analyser is not None:
+                    key = (r.stack, analyser)
+                    newest[key] = max(newest.get(key, r.ts_ns), r.ts_ns)
+        stacks = self._config.plants[plant_id].stacks
         points: list[Point] = []
         for (stack_id, analyser), ts in newest.items():
             stack = stacks[stack_id]
