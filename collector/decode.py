@@ -53,7 +53,7 @@ import orjson
 
 from collector.rejection import Rejection, RejectReason
 from collector.settings import MqttSettings
-from stream.model import NS_PER_MS, NS_PER_S, Reading, Status, ns_from_datetime
+from stream.model import NS_PER_MS, NS_PER_S, Reading, Status, new_reading, ns_from_datetime
 from stream.plant import PlantConfig
 from stream.timeparse import NaiveTimestampError, parse_iso_ns
 
@@ -278,7 +278,7 @@ class Decoder:
             out.rejections.append(Rejection(bad.reason, bad.detail, index))
             return
         out.readings.append(
-            Reading(
+            new_reading(
                 sensor.plant,
                 sensor.stack,
                 sensor.sensor,
