@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bench.e2e_worker import NullStore
 from bench.plantgen import generate_plant
 from bench.warmstate import warm_checkpoint, warm_readings
 from stream.detect.events import DetectionEvent
 from stream.detect.live import SCORES, LiveDetection
 from stream.plant import load_plant_config
+from stream.storage.base import Point
+from stream.storage.sqlite import SqliteStore
 
 END_MS = 1_765_000_000_000
 STEP_MS = 1000
@@ -25,15 +26,22 @@ def test_restored_models_are_warm_and_continue_the_time_line(tmp_path: Path) -> 
     assert warm_checkpoint(plant, config, state, end_ms=END_MS, step_ms=STEP_MS) == 16
 
     events: list[DetectionEvent] = []
-    live = LiveDetection(
-        load_plant_config(config), NullStore(), state_path=state, on_event=events.append
-    )
-    asyncio.run(live.start())
-    assert all(live.warm(s.plant, s.stack, s.sensor) for s in plant.sensors)
+    store = SqliteStore(tmp_path / "store.db")  # empty, as a run's fresh database
+    live = LiveDetection(load_plant_config(config), store, state_path=state, on_event=events.append)
     # The next steps: what a run from the warm start publishes.
     after = warm_readings(plant, END_MS + 3 * STEP_MS, 3, STEP_MS)
     assert min(r.ts_ns for r in after) == END_MS * 10**6
-    points = asyncio.run(live.add(after))
+
+    async def restore_and_score() -> list[Point]:
+        await store.start()
+        try:
+            await live.start()
+            assert all(live.warm(s.plant, s.stack, s.sensor) for s in plant.sensors)
+            return await live.add(after)
+        finally:
+            await store.close()
+
+    points = asyncio.run(restore_and_score())
     scored = [p for p in points if p.measurement == SCORES]
     assert len(scored) >= 16 * 2  # the last step may wait for later data
     assert live.late == 0
